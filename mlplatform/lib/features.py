@@ -1,0 +1,68 @@
+"""Applying a pipeline's feature function, the same way for training and for serving.
+
+The feature function never sees a column the spec marks ``post_event``: those columns are dropped
+before it is called, so a function that reaches for ``dep_delay`` fails loudly instead of leaking
+the outcome into the model. The label is computed by the platform from the full raw rows and
+joined back on the entity columns, so row order inside the function does not matter.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from mlplatform.lib.spec import PipelineSpec
+
+
+class FeatureError(ValueError):
+    """The feature function broke its contract (missing, leaked or mistyped columns)."""
+
+
+def compute_features(
+    spec: PipelineSpec, raw: pl.DataFrame, references: dict[str, pl.DataFrame]
+) -> pl.DataFrame:
+    """Entity, timestamp and feature columns for every raw row, typed for the model."""
+    leaked = [c for c in spec.post_event_columns if c in raw.columns]
+    pre_event = raw.drop(leaked)
+    function = spec.features.load()
+    try:
+        out = function(pre_event, references)
+    except pl.exceptions.ColumnNotFoundError as exc:
+        named = [c for c in leaked if c in str(exc)]
+        if named:
+            raise FeatureError(
+                f"feature function {spec.features.function} uses {named}, which the spec marks "
+                "post_event (known only after the event): that would leak the label"
+            ) from exc
+        raise
+    if isinstance(out, pl.LazyFrame):
+        out = out.collect()
+    keys = [*spec.entity, spec.timestamp]
+    missing = [c for c in [*keys, *spec.features.columns] if c not in out.columns]
+    if missing:
+        raise FeatureError(f"feature function {spec.features.function} did not return {missing}")
+    if out.height != pre_event.height:
+        raise FeatureError(
+            f"feature function returned {out.height} rows for {pre_event.height} input rows: "
+            "it must return exactly one row per input row (check reference joins for duplicates)"
+        )
+    return out.select(
+        *[k for k in keys if k not in spec.features.columns],
+        *[pl.col(c).cast(pl.String) for c in spec.features.categorical],
+        *[pl.col(c).cast(pl.Float64) for c in spec.features.numeric],
+    )
+
+
+def attach_label(spec: PipelineSpec, raw: pl.DataFrame, features: pl.DataFrame) -> pl.DataFrame:
+    """Join the label onto the features; rows whose label is null follow ``label.when_null``."""
+    label = raw.select(
+        *[pl.col(c).cast(features.schema[c]) for c in spec.entity],
+        spec.label.expression().alias(spec.label.name),
+    )
+    if spec.label.when_null == "drop":
+        label = label.drop_nulls(spec.label.name)
+    else:
+        label = label.with_columns(
+            pl.col(spec.label.name).fill_null(spec.label.when_null == "positive")
+        )
+    label = label.with_columns(pl.col(spec.label.name).cast(pl.Int64))
+    return features.join(label, on=spec.entity, how="inner")

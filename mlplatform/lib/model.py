@@ -1,0 +1,81 @@
+"""A trained LightGBM model with its categorical encoding, usable offline and online.
+
+Categorical features are encoded as integer codes from the training vocabulary and passed to
+LightGBM natively (``categorical_feature``). The vocabulary travels inside the booster's own model
+file (LightGBM's ``pandas_categorical`` field), so one artifact is the whole model: what the
+registry stores is exactly what the service and the evaluation load. Unseen categories and nulls
+become NaN, which LightGBM treats as missing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+import polars as pl
+
+
+@dataclass
+class Encoding:
+    """Column order and categorical vocabulary: how feature rows become a LightGBM matrix."""
+
+    categorical: list[str]
+    numeric: list[str]
+    vocabulary: list[list[str]]
+    _codes: dict[str, dict[str, float]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._codes = {
+            name: {value: float(code) for code, value in enumerate(values)}
+            for name, values in zip(self.categorical, self.vocabulary, strict=True)
+        }
+
+    @classmethod
+    def fit(cls, frame: pl.DataFrame, categorical: Sequence[str], numeric: Sequence[str]) -> Encoding:
+        vocabulary = [sorted(frame[c].drop_nulls().cast(pl.String).unique().to_list()) for c in categorical]
+        return cls(list(categorical), list(numeric), vocabulary)
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.categorical, *self.numeric]
+
+    def matrix(self, frame: pl.DataFrame) -> np.ndarray:
+        columns = [
+            frame[name].cast(pl.String).replace_strict(self._codes[name], default=None, return_dtype=pl.Float64)
+            for name in self.categorical
+        ] + [frame[name].cast(pl.Float64) for name in self.numeric]
+        return pl.DataFrame(columns).to_numpy().astype(np.float64, copy=False)
+
+    def row(self, record: Mapping[str, object]) -> np.ndarray:
+        """One record as a 1 x n matrix, without building a DataFrame (the online hot path)."""
+        values = [self._codes[name].get(str(record.get(name)), math.nan) for name in self.categorical]
+        for name in self.numeric:
+            value = record.get(name)
+            values.append(math.nan if value is None else float(value))  # type: ignore[arg-type]
+        return np.asarray([values], dtype=np.float64)
+
+
+@dataclass
+class TabularModel:
+    booster: lgb.Booster
+    encoding: Encoding
+
+    @classmethod
+    def from_booster(cls, booster: lgb.Booster) -> TabularModel:
+        vocabulary = booster.pandas_categorical or []
+        names = booster.feature_name()
+        return cls(booster, Encoding(names[: len(vocabulary)], names[len(vocabulary) :], vocabulary))
+
+    @classmethod
+    def from_string(cls, model_text: str) -> TabularModel:
+        return cls.from_booster(lgb.Booster(model_str=model_text))
+
+    def to_string(self) -> str:
+        self.booster.pandas_categorical = self.encoding.vocabulary
+        return self.booster.model_to_string()
+
+    def predict(self, frame: pl.DataFrame) -> np.ndarray:
+        return np.asarray(self.booster.predict(self.encoding.matrix(frame)))

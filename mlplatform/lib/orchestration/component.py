@@ -1,0 +1,40 @@
+"""The ``ModelPipeline`` component: one ``defs.yaml`` becomes one pipeline's assets and checks.
+
+The spec itself is a plain pydantic model (``mlplatform.lib.spec``); the component only validates
+it at load time, so an error names the field path, and wires the pieces together.
+"""
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import dagster as dg
+
+from mlplatform.lib.orchestration.data_assets import data_assets
+from mlplatform.lib.orchestration.model_assets import evaluation_asset, model_asset
+from mlplatform.lib.spec import PipelineSpec
+
+
+def _validate_spec(context: dg.ResolutionContext, value: Any) -> PipelineSpec:
+    return PipelineSpec.model_validate(value)
+
+
+def daily_partitions(spec: PipelineSpec) -> dg.DailyPartitionsDefinition:
+    end = spec.source.end_date.isoformat() if spec.source.end_date else None
+    return dg.DailyPartitionsDefinition(start_date=spec.source.start_date.isoformat(), end_date=end)
+
+
+@dataclass
+class ModelPipeline(dg.Component, dg.Resolvable):
+    """A declared model pipeline: landing files to a registered, evaluated model."""
+
+    spec: Annotated[Any, dg.Resolver(_validate_spec, model_field_type=dict[str, Any])]
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        spec: PipelineSpec = self.spec
+        partitions = daily_partitions(spec)
+        assets = [
+            *data_assets(spec, partitions),
+            model_asset(spec, partitions),
+            evaluation_asset(spec, partitions),
+        ]
+        return dg.Definitions(assets=assets)

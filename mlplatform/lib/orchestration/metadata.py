@@ -1,0 +1,32 @@
+"""What the Dagster UI shows: markdown tables and summaries built from polars frames."""
+
+from __future__ import annotations
+
+import math
+
+import dagster as dg
+import polars as pl
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "NaN" if math.isnan(value) else f"{value:.4g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(frame: pl.DataFrame, max_rows: int = 20) -> dg.MetadataValue:
+    shown = frame.head(max_rows)
+    lines = [
+        "| " + " | ".join(shown.columns) + " |",
+        "|" + "---|" * len(shown.columns),
+        *("| " + " | ".join(_cell(v) for v in row) + " |" for row in shown.iter_rows()),
+    ]
+    if frame.height > max_rows:
+        lines.append(f"\n_{frame.height - max_rows} more rows not shown_")
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def day_range_label(days: list[str]) -> str:
+    return days[0] if len(days) == 1 else f"{days[0]}..{days[-1]} ({len(days)} days)"

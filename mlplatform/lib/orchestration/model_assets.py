@@ -1,0 +1,147 @@
+"""Model assets of a pipeline: ``model`` (train, log, register) and ``evaluation`` (test metrics).
+
+``model`` for day D is trained on the window of days before D, so a backfill over a date range
+produces the history of models the platform would have trained, one registered version per day.
+``evaluation`` scores the version that ``model`` registered for the same day (found through the
+Dagster materialization, so lineage and registry agree) on the held-out test days.
+"""
+
+import datetime as dt
+
+import dagster as dg
+import polars as pl
+
+from mlplatform.lib.metrics import classification_metrics
+from mlplatform.lib.orchestration.metadata import markdown_table
+from mlplatform.lib.orchestration.resources import MlflowTracking, Warehouse
+from mlplatform.lib.spec import PipelineSpec
+from mlplatform.lib.tracking import load_version, log_training
+from mlplatform.lib.training import BASE_PARAMS, TimeSplit, TrainingError, train_model
+
+
+def _window_dep(spec: PipelineSpec) -> dg.AssetDep:
+    return dg.AssetDep(
+        dg.AssetKey([spec.name, "features"]),
+        partition_mapping=dg.TimeWindowPartitionMapping(
+            start_offset=-spec.model.window_days, end_offset=-1, allow_nonexistent_upstream_partitions=True
+        ),
+    )
+
+
+def _read_window(spec: PipelineSpec, warehouse: Warehouse, days: list[str], part: str) -> pl.DataFrame:
+    store = warehouse.store()
+    missing = [d for d in days if not store.exists(spec.name, "features", d)]
+    if missing:
+        raise dg.Failure(
+            f"{spec.name}/features is missing {len(missing)} of the {part} day(s) "
+            f"{days[0]}..{days[-1]} (first missing: {missing[:3]}); materialize them first."
+        )
+    return store.read_days(spec.name, "features", days)
+
+
+def model_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    key = dg.AssetKey([spec.name, "model"])
+
+    @dg.asset(
+        key=key,
+        partitions_def=partitions,
+        group_name=spec.name,
+        kinds={"lightgbm", "mlflow"},
+        deps=[_window_dep(spec)],
+        description=f"LightGBM as of day D, trained on the {spec.model.window_days} days before D "
+        f"({spec.model.train_days} train / {spec.model.validation_days} validation / "
+        f"{spec.model.test_days} test), registered in MLflow as {spec.name!r}.",
+    )
+    def _model(context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow_tracking: MlflowTracking):
+        as_of = context.partition_key
+        split = TimeSplit.as_of(dt.date.fromisoformat(as_of), spec.model)
+        train = _read_window(spec, warehouse, split.train, "training")
+        validation = _read_window(spec, warehouse, split.validation, "validation")
+        try:
+            result = train_model(
+                train, validation, spec.label.name, spec.features.categorical, spec.features.numeric, spec.model
+            )
+        except TrainingError as exc:
+            raise dg.Failure(f"{spec.name} model as of {as_of}: {exc}") from exc
+        store = warehouse.store()
+        data_versions = {
+            f"features/day={d}": store.data_version(spec.name, "features", d) for d in split.all_days
+        }
+        client = mlflow_tracking.client()
+        registered = log_training(
+            client,
+            mlflow_tracking.experiment_id(spec.name),
+            spec.name,
+            as_of,
+            split,
+            result,
+            {**BASE_PARAMS, **spec.model.params},
+            data_versions,
+            {"pipeline": spec.name, "dagster_run_id": context.run_id, "dagster_partition": as_of},
+        )
+        run_url = f"{mlflow_tracking.ui_url()}/#/experiments/{registered.experiment_id}/runs/{registered.run_id}"
+        context.log.info(f"registered {spec.name} version {registered.version} (run {registered.run_id})")
+        return dg.MaterializeResult(
+            metadata={
+                "model_name": spec.name,
+                "model_version": registered.version,
+                "mlflow_run_id": registered.run_id,
+                "mlflow_run": dg.MetadataValue.url(run_url),
+                "best_iteration": result.best_iteration,
+                "converged": result.converged,
+                "threshold": result.threshold,
+                "rows_train": result.rows["train"],
+                "rows_validation": result.rows["validation"],
+                "validation_auc": result.validation_metrics["auc"],
+                "validation_log_loss": result.validation_metrics["log_loss"],
+                "train_days": f"{split.train[0]}..{split.train[-1]}",
+                "feature_importance": markdown_table(result.importance(), max_rows=30),
+            }
+        )
+
+    return _model
+
+
+def registered_version(context: dg.AssetExecutionContext, model_key: dg.AssetKey, day: str) -> dict:
+    """The model version the ``model`` asset registered for ``day``, from its materialization."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=model_key, asset_partitions=[day]), limit=1
+    ).records
+    if not records or records[0].asset_materialization is None:
+        raise dg.Failure(f"{model_key.to_user_string()} has no materialization for {day}")
+    metadata = records[0].asset_materialization.metadata
+    return {k: metadata[k].value for k in ("model_name", "model_version", "mlflow_run_id", "threshold")}
+
+
+def evaluation_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    key = dg.AssetKey([spec.name, "evaluation"])
+    model_key = dg.AssetKey([spec.name, "model"])
+
+    @dg.asset(
+        key=key,
+        partitions_def=partitions,
+        group_name=spec.name,
+        kinds={"mlflow"},
+        deps=[model_key, _window_dep(spec)],
+        description=f"Metrics of the day's model on its {spec.model.test_days} held-out test days.",
+    )
+    def _evaluation(context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow_tracking: MlflowTracking):
+        as_of = context.partition_key
+        split = TimeSplit.as_of(dt.date.fromisoformat(as_of), spec.model)
+        test = _read_window(spec, warehouse, split.test, "test")
+        version = registered_version(context, model_key, as_of)
+        client = mlflow_tracking.client()
+        model = load_version(str(version["model_name"]), str(version["model_version"]))
+        scores = model.predict(test)
+        metrics = classification_metrics(test[spec.label.name].to_numpy(), scores, float(version["threshold"]))
+        for name, value in metrics.items():
+            client.log_metric(str(version["mlflow_run_id"]), f"test_{name}", value)
+        return dg.MaterializeResult(
+            metadata={
+                **{f"test_{k}": v for k, v in metrics.items()},
+                "model_version": version["model_version"],
+                "test_days": f"{split.test[0]}..{split.test[-1]}",
+            }
+        )
+
+    return _evaluation

@@ -1,0 +1,297 @@
+"""The model pipeline spec: everything a pipeline declares in its ``defs.yaml``.
+
+Plain pydantic, no Dagster: the spec is validated once at load time, and every validation error
+names the field path (``schema.columns.visib.type``) so a bad ``defs.yaml`` is fixed in one look.
+Cross-field rules (the label only uses declared columns, the primary key exists, ...) live here
+too, so a spec that loads is a spec the platform can run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import re
+from collections.abc import Callable
+from typing import Any, Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ColumnType = Literal["int", "float", "str", "bool", "date", "datetime"]
+
+POLARS_TYPES: dict[str, pl.DataType] = {
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "str": pl.String(),
+    "bool": pl.Boolean(),
+    "date": pl.Date(),
+    "datetime": pl.Datetime("us", "UTC"),
+}
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(_Strict):
+    """One column of a raw or reference table: its type and its data contract."""
+
+    type: ColumnType
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    allowed: list[str] | None = None
+    max_null_share: float | None = Field(default=None, ge=0, le=1)
+    post_event: bool = Field(
+        default=False,
+        description="Known only after the event (e.g. dep_delay): never reaches the features.",
+    )
+
+    @model_validator(mode="after")
+    def _range_is_ordered(self) -> ColumnSpec:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if (self.min is not None or self.max is not None) and self.type not in ("int", "float"):
+            raise ValueError(f"min/max only apply to int and float columns, not {self.type}")
+        return self
+
+
+class TableSchema(_Strict):
+    columns: dict[str, ColumnSpec]
+    primary_key: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _primary_key_is_declared(self) -> TableSchema:
+        unknown = [c for c in self.primary_key if c not in self.columns]
+        if unknown:
+            raise ValueError(f"primary_key names unknown column(s) {unknown}")
+        return self
+
+
+class SourceSpec(_Strict):
+    """Where the daily landing files are and how to read them."""
+
+    path: str = Field(description="Path under the pipeline's landing zone, with {day} for the date")
+    format: Literal["csv", "parquet"] = "csv"
+    partition_expr: str = Field(
+        description="SQL expression giving each row's day, e.g. DATE(year || '-' || month || "
+        "'-' || day); a row whose day is not its file's day breaks the contract"
+    )
+    null_values: list[str] = Field(default_factory=lambda: [""])
+    start_date: dt.date
+    end_date: dt.date | None = Field(default=None, description="Exclusive; open-ended if unset")
+    loader: str | None = Field(
+        default=None,
+        description="Dotted path to a function returning the full history of each table, "
+        "used by `mlplatform replay` to act as the upstream system",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _path_has_day(cls, value: str) -> str:
+        if "{day}" not in value:
+            raise ValueError("path must contain {day}, the partition date")
+        return value
+
+    @model_validator(mode="after")
+    def _dates_are_ordered(self) -> SourceSpec:
+        if self.end_date is not None and self.end_date <= self.start_date:
+            raise ValueError(f"end_date {self.end_date} is not after start_date {self.start_date}")
+        return self
+
+
+class ReferenceSpec(_Strict):
+    """A reference table joined into the features (weather per day, planes once)."""
+
+    path: str
+    partition_expr: str | None = Field(default=None, description="Set for daily references")
+    schema_: TableSchema = Field(alias="schema")
+    key: list[str] = Field(description="Columns the feature function looks rows up by")
+
+    @property
+    def partitioned(self) -> bool:
+        return self.partition_expr is not None
+
+    @model_validator(mode="after")
+    def _key_is_declared(self) -> ReferenceSpec:
+        problems = [f"key: unknown column {c!r}" for c in self.key if c not in self.schema_.columns]
+        if self.partition_expr is not None:
+            problems += _unknown_in_expr("partition_expr", self.partition_expr, self.schema_)
+        if self.partitioned != ("{day}" in self.path):
+            problems.append("path: a daily reference needs {day} in its path, a static one none")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class LabelSpec(_Strict):
+    name: str
+    expr: str = Field(description="A SQL expression over raw columns, e.g. 'arr_delay > 15'")
+    when_null: Literal["positive", "negative", "drop"] = Field(
+        description="What a row whose expression is null (e.g. a cancelled flight) becomes"
+    )
+
+    def expression(self) -> pl.Expr:
+        return pl.sql_expr(self.expr)
+
+
+class FeatureSpec(_Strict):
+    function: str = Field(description="Dotted path 'module:function' to the polars feature code")
+    categorical: list[str]
+    numeric: list[str]
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> FeatureSpec:
+        both = set(self.categorical) & set(self.numeric)
+        if both:
+            raise ValueError(f"feature(s) {sorted(both)} are both categorical and numeric")
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.categorical, *self.numeric]
+
+    def load(self) -> Callable[..., pl.DataFrame]:
+        return load_callable(self.function)
+
+
+class ModelSpec(_Strict):
+    """LightGBM settings and the time-based split of the training window before the as-of day."""
+
+    params: dict[str, Any] = Field(default_factory=dict)
+    num_boost_round: int = Field(default=500, gt=0)
+    early_stopping_rounds: int = Field(default=30, gt=0)
+    train_days: int = Field(default=42, gt=0)
+    validation_days: int = Field(default=7, gt=0)
+    test_days: int = Field(default=7, gt=0)
+    min_rows: int = Field(default=1000, gt=0, description="Fewer training rows is an error")
+
+    @property
+    def window_days(self) -> int:
+        return self.train_days + self.validation_days + self.test_days
+
+
+class GateSpec(_Strict):
+    """Model quality gates, enforced as blocking asset checks on the evaluation."""
+
+    metric_floors: dict[str, float] = Field(default_factory=lambda: {"auc": 0.6})
+    primary_metric: Literal["auc", "log_loss", "f1"] = "auc"
+    max_regression: float = Field(default=0.005, ge=0)
+    min_improvement: float = Field(default=0.0, ge=0)
+    slice_columns: list[str] = Field(default_factory=list)
+    max_slice_gap: float = Field(default=0.15, ge=0, le=1)
+    min_slice_rows: int = Field(default=200, gt=0)
+    latency_p99_ms: float = Field(default=20.0, gt=0)
+
+
+class RolloutStage(_Strict):
+    traffic: float = Field(gt=0, le=1)
+    min_requests: int = Field(default=100, ge=0)
+    min_minutes: float = Field(default=0, ge=0)
+    max_error_rate: float = Field(default=0.01, ge=0, le=1)
+    max_p99_ms: float = Field(default=50.0, gt=0)
+
+
+class RolloutSpec(_Strict):
+    strategy: Literal["canary", "blue_green", "shadow", "ab"] = "canary"
+    shadow_first: bool = True
+    stages: list[RolloutStage] = Field(
+        default_factory=lambda: [RolloutStage(traffic=t) for t in (0.05, 0.25, 0.5, 1.0)]
+    )
+    auto_rollback: bool = True
+    max_batch: int = Field(default=1000, gt=0)
+
+
+class MonitoringSpec(_Strict):
+    drift_features: list[str] = Field(default_factory=list)
+    psi_threshold: float = Field(default=0.2, gt=0)
+    freshness_hours: float = Field(default=26.0, gt=0)
+    model_max_age_days: float = Field(default=14.0, gt=0)
+    performance_floor: float = Field(default=0.6, gt=0, le=1)
+    performance_days: int = Field(default=2, gt=0)
+    label_delay_days: int = Field(default=1, ge=0)
+
+
+class PipelineSpec(_Strict):
+    """One model pipeline, as declared in ``mlplatform/defs/<pipeline>/defs.yaml``."""
+
+    name: str
+    description: str = ""
+    source: SourceSpec
+    schema_: TableSchema = Field(alias="schema")
+    references: dict[str, ReferenceSpec] = Field(default_factory=dict)
+    entity: list[str] = Field(description="Columns that identify one prediction")
+    timestamp: str = Field(description="Event time column, known before the event")
+    label: LabelSpec
+    features: FeatureSpec
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    gates: GateSpec = Field(default_factory=GateSpec)
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_identifier(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"{value!r} must be lower_snake_case (it prefixes asset keys)")
+        return value
+
+    @model_validator(mode="after")
+    def _columns_are_declared(self) -> PipelineSpec:
+        columns = self.schema_.columns
+        problems = []
+        for field, names in (("entity", self.entity), ("timestamp", [self.timestamp])):
+            problems += [f"{field}: unknown column {c!r}" for c in names if c not in columns]
+        if self.timestamp in columns and columns[self.timestamp].post_event:
+            problems.append(f"timestamp: {self.timestamp!r} is marked post_event")
+        problems += _unknown_in_expr("label.expr", self.label.expr, self.schema_)
+        problems += _unknown_in_expr("source.partition_expr", self.source.partition_expr, self.schema_)
+        problems += [
+            f"features: label {self.label.name!r} cannot be a feature"
+            for c in self.features.columns
+            if c == self.label.name
+        ]
+        problems += [
+            f"gates.slice_columns: {c!r} is not a feature"
+            for c in self.gates.slice_columns
+            if c not in self.features.columns
+        ]
+        problems += [
+            f"monitoring.drift_features: {c!r} is not a feature"
+            for c in self.monitoring.drift_features
+            if c not in self.features.columns
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def post_event_columns(self) -> list[str]:
+        return [name for name, col in self.schema_.columns.items() if col.post_event]
+
+    @property
+    def serving_columns(self) -> list[str]:
+        """What a prediction request carries: every raw column known before the event."""
+        return [name for name, col in self.schema_.columns.items() if not col.post_event]
+
+
+def _unknown_in_expr(field: str, expr: str, schema: TableSchema) -> list[str]:
+    """Problems with a SQL expression: unparseable, or naming undeclared columns."""
+    try:
+        names = pl.sql_expr(expr).meta.root_names()
+    except Exception as exc:  # polars raises several error types for a bad SQL string
+        return [f"{field}: cannot parse {expr!r}: {exc}"]
+    return [f"{field}: unknown column {c!r}" for c in names if c not in schema.columns]
+
+
+def load_callable(dotted: str) -> Callable[..., Any]:
+    """Import ``package.module:function`` (or ``package.module.function``)."""
+    module_name, _, attr = dotted.partition(":") if ":" in dotted else dotted.rpartition(".")
+    if not module_name or not attr:
+        raise ValueError(f"{dotted!r} is not a dotted path 'module:function'")
+    function = getattr(importlib.import_module(module_name), attr, None)
+    if not callable(function):
+        raise ValueError(f"{dotted!r} does not name a function")
+    return function
