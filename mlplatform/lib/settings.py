@@ -34,3 +34,7 @@ def mlflow_artifact_root() -> str:
 def mlflow_ui_url() -> str:
     """Where people open the MLflow UI; links in asset metadata point here."""
     return os.environ.get("MLPLATFORM_MLFLOW_UI", "http://127.0.0.1:5000")
+
+
+def dagster_home() -> Path:
+    return Path(os.environ.get("DAGSTER_HOME", home() / "dagster"))

@@ -1,0 +1,52 @@
+# Every target installs what it needs on first use: `make run` and `make test` are all a new
+# machine needs. The virtualenv is rebuilt when pyproject.toml changes.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export MLPLATFORM_HOME ?= $(CURDIR)/.mlplatform
+export DAGSTER_HOME ?= $(MLPLATFORM_HOME)/dagster
+PIPELINE ?= flight_delay
+DAYS ?= 60
+
+.PHONY: install run bootstrap up test lint format bench sql clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.9.30"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev]"
+	touch $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	ln -sf $(CURDIR)/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+bootstrap: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/mlplatform bootstrap --pipeline $(PIPELINE) --days $(DAYS)
+
+run: bootstrap
+	$(BIN)/mlplatform up
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/backfill.py
+	$(BIN)/python benchmarks/train.py
+
+sql: $(STAMP)
+	$(BIN)/mlplatform sql
+
+clean:
+	rm -rf $(MLPLATFORM_HOME)

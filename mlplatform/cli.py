@@ -1,0 +1,164 @@
+"""``mlplatform``: the platform's own commands (replay, bootstrap, up, sql).
+
+Everything here is a thin shell over library code: replay over ``lib.replay``, bootstrap over the
+same assets the Dagster UI materializes, recorded in the same Dagster instance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mlplatform.lib import settings
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from mlplatform.lib.pipelines import load_spec
+    from mlplatform.lib.replay import replay
+
+    spec = load_spec(args.pipeline)
+    start = args.start or spec.source.start_date
+    landing = settings.landing_dir(spec.name)
+    written = replay(spec, landing, start, args.days)
+    end = start + dt.timedelta(days=args.days - 1)
+    print(f"replayed {start}..{end} into {landing}: {len(written)} file(s) new or changed")
+    return 0
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from mlplatform.lib.orchestration.bootstrap import bootstrap
+
+    cmd_replay(args)
+    return bootstrap(args.pipeline, args.start, args.days, retrain=args.retrain)
+
+
+def _wait_for(url: str, seconds: float) -> bool:
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start the Dagster UI and daemon and the MLflow UI; Ctrl-C stops them all."""
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home())}
+    artifacts = Path(settings.mlflow_artifact_root()).resolve().as_uri()
+    processes = {
+        "Dagster UI": (
+            [str(bin_dir / "dagster"), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.dagster_port)],
+            f"http://{args.host}:{args.dagster_port}",
+        ),
+        "MLflow UI": (
+            [str(bin_dir / "mlflow"), "server", "--backend-store-uri", settings.mlflow_tracking_uri(),
+             "--default-artifact-root", artifacts, "--host", args.host, "--port", str(args.mlflow_port)],
+            f"http://{args.host}:{args.mlflow_port}",
+        ),
+    }
+    children = [subprocess.Popen(cmd, env=env, start_new_session=True) for cmd, _ in processes.values()]
+
+    def stop(*_: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        for child in children:
+            child.wait(timeout=30)
+
+    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    try:
+        for name, (_, url) in processes.items():
+            state = "up" if _wait_for(url, 90) else "NOT answering yet"
+            print(f"{name:12s} {url}  ({state})", flush=True)
+        print(f"home folder  {settings.home()}\nCtrl-C stops everything.", flush=True)
+        while all(child.poll() is None for child in children):
+            time.sleep(1)
+        print("a service exited; stopping the others", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop()
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from mlplatform.lib.sql import connect
+    from mlplatform.lib.warehouse import ParquetWarehouse
+
+    connection, views = connect(ParquetWarehouse(settings.warehouse_root()))
+    pl.Config.set_tbl_rows(50)
+    if args.query:
+        print(connection.sql(args.query).pl())
+        return 0
+    print("views: " + ", ".join(views) + "\nend a statement with ';', Ctrl-D quits")
+    buffer = ""
+    for line in sys.stdin:
+        buffer += line
+        if buffer.strip().endswith(";"):
+            try:
+                result = connection.sql(buffer)
+                print(result.pl() if result is not None else "ok")
+            except Exception as exc:  # show the DuckDB error and keep the session
+                print(f"error: {exc}")
+            buffer = ""
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlplatform", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    replay = commands.add_parser("replay", help="deliver N days of landing files, as upstream would")
+    bootstrap = commands.add_parser("bootstrap", help="replay, backfill the data and train as of the last day")
+    for sub in (replay, bootstrap):
+        sub.add_argument("--pipeline", required=True)
+        sub.add_argument("--days", type=int, required=True)
+        sub.add_argument("--start", type=_date, default=None, help="first day (default: the spec's start_date)")
+    replay.set_defaults(func=cmd_replay)
+    bootstrap.add_argument("--retrain", action="store_true", help="train again even if a model exists")
+    bootstrap.set_defaults(func=cmd_bootstrap)
+
+    up = commands.add_parser("up", help="start the Dagster UI and daemon and the MLflow UI")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--dagster-port", type=int, default=3000)
+    up.add_argument("--mlflow-port", type=int, default=5000)
+    up.set_defaults(func=cmd_up)
+
+    sql = commands.add_parser("sql", help="DuckDB SQL over the warehouse (one view per table)")
+    sql.add_argument("query", nargs="?", help="run one query and exit; without it, read stdin")
+    sql.set_defaults(func=cmd_sql)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        print(f"mlplatform {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
