@@ -71,7 +71,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         ),
         "MLflow UI": (
             [str(bin_dir / "mlflow"), "server", "--backend-store-uri", settings.mlflow_tracking_uri(),
-             "--default-artifact-root", artifacts, "--host", args.host, "--port", str(args.mlflow_port)],
+             "--default-artifact-root", artifacts, "--host", args.host, "--port", str(args.mlflow_port), "--workers", "1"],
             f"http://{args.host}:{args.mlflow_port}",
         ),
     }

@@ -36,7 +36,7 @@ def compute_features(
         raise
     if isinstance(out, pl.LazyFrame):
         out = out.collect()
-    keys = [*spec.entity, spec.timestamp]
+    keys = list(dict.fromkeys([*spec.entity, spec.timestamp]))
     missing = [c for c in [*keys, *spec.features.columns] if c not in out.columns]
     if missing:
         raise FeatureError(f"feature function {spec.features.function} did not return {missing}")

@@ -10,6 +10,7 @@ so replaying a range twice changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -17,6 +18,12 @@ from pathlib import Path
 import polars as pl
 
 from mlplatform.lib.spec import PipelineSpec, load_callable
+
+
+@functools.cache
+def _history(loader: str) -> dict[str, pl.DataFrame]:
+    """The upstream's full history, loaded once per process (it never changes)."""
+    return load_callable(loader)()
 
 
 def _deliver(path: Path, frame: pl.DataFrame, null_value: str) -> bool:
@@ -38,7 +45,7 @@ def replay(spec: PipelineSpec, landing: Path, start: dt.date, days: int) -> list
         raise ValueError(f"pipeline {spec.name!r} declares no source.loader to replay from")
     if start < spec.source.start_date:
         raise ValueError(f"--start {start} is before the pipeline's start_date {spec.source.start_date}")
-    tables = load_callable(spec.source.loader)()
+    tables = _history(spec.source.loader)
     wanted = [(start + dt.timedelta(days=n)).isoformat() for n in range(days)]
     null_value = spec.source.null_values[0]
     daily = [("source", spec.source.path, spec.source.partition_expr)] + [

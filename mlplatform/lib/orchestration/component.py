@@ -23,6 +23,18 @@ def daily_partitions(spec: PipelineSpec) -> dg.DailyPartitionsDefinition:
     return dg.DailyPartitionsDefinition(start_date=spec.source.start_date.isoformat(), end_date=end)
 
 
+def pipeline_definitions(spec: PipelineSpec) -> dg.Definitions:
+    """Every asset and check of one pipeline; resources are bound by the code location."""
+    partitions = daily_partitions(spec)
+    return dg.Definitions(
+        assets=[
+            *data_assets(spec, partitions),
+            model_asset(spec, partitions),
+            evaluation_asset(spec, partitions),
+        ]
+    )
+
+
 @dataclass
 class ModelPipeline(dg.Component, dg.Resolvable):
     """A declared model pipeline: landing files to a registered, evaluated model."""
@@ -30,11 +42,4 @@ class ModelPipeline(dg.Component, dg.Resolvable):
     spec: Annotated[Any, dg.Resolver(_validate_spec, model_field_type=dict[str, Any])]
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        spec: PipelineSpec = self.spec
-        partitions = daily_partitions(spec)
-        assets = [
-            *data_assets(spec, partitions),
-            model_asset(spec, partitions),
-            evaluation_asset(spec, partitions),
-        ]
-        return dg.Definitions(assets=assets)
+        return pipeline_definitions(self.spec)

@@ -77,7 +77,7 @@ def model_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.A
             result,
             {**BASE_PARAMS, **spec.model.params},
             data_versions,
-            {"pipeline": spec.name, "dagster_run_id": context.run_id, "dagster_partition": as_of},
+            {"pipeline": spec.name, "dagster_run_id": context.run.run_id, "dagster_partition": as_of},
         )
         run_url = f"{mlflow_tracking.ui_url()}/#/experiments/{registered.experiment_id}/runs/{registered.run_id}"
         context.log.info(f"registered {spec.name} version {registered.version} (run {registered.run_id})")

@@ -45,6 +45,7 @@ class MlflowTracking(dg.ConfigurableResource):
     """MLflow tracking and model registry: SQLite under the home folder unless a URI is set."""
 
     tracking_uri: str | None = None
+    artifact_root: str | None = None
 
     def uri(self) -> str:
         return self.tracking_uri or settings.mlflow_tracking_uri()
@@ -65,7 +66,8 @@ class MlflowTracking(dg.ConfigurableResource):
             return experiment.experiment_id
         location = None
         if self.uri().startswith("sqlite:"):
-            location = Path(settings.mlflow_artifact_root(), pipeline).resolve().as_uri()
+            root = self.artifact_root or settings.mlflow_artifact_root()
+            location = Path(root, pipeline).resolve().as_uri()
         return client.create_experiment(pipeline, artifact_location=location)
 
     def ui_url(self) -> str:

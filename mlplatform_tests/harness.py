@@ -1,0 +1,98 @@
+"""Running a pipeline's real assets in-process against a temporary home folder."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
+import dagster as dg
+import mlflow
+
+from mlplatform.lib.orchestration.component import pipeline_definitions
+from mlplatform.lib.orchestration.resources import LandingZone, LocalWarehouse, MlflowTracking
+from mlplatform.lib.replay import replay
+from mlplatform.lib.spec import PipelineSpec
+from mlplatform.lib.warehouse import ParquetWarehouse
+
+
+def small_window(spec: PipelineSpec, train: int = 14, validation: int = 3, test: int = 3) -> PipelineSpec:
+    """The same pipeline with a shorter training window, so model tests need fewer days."""
+    model = spec.model.model_copy(update={"train_days": train, "validation_days": validation, "test_days": test})
+    return spec.model_copy(update={"model": model})
+
+
+class Harness:
+    def __init__(self, spec: PipelineSpec, home: Path, instance: dg.DagsterInstance) -> None:
+        self.spec = spec
+        self.home = home
+        self.instance = instance
+        self.assets = list(pipeline_definitions(spec).assets or [])
+        self.tracking = MlflowTracking(
+            tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+            artifact_root=str(home / "mlflow" / "artifacts"),
+        )
+        self.resources = {
+            "warehouse": LocalWarehouse(root=str(home / "warehouse")),
+            "landing": LandingZone(root=str(home / "landing")),
+            "mlflow_tracking": self.tracking,
+        }
+
+    @property
+    def store(self) -> ParquetWarehouse:
+        return ParquetWarehouse(self.home / "warehouse")
+
+    @property
+    def landing(self) -> Path:
+        return self.home / "landing" / self.spec.name
+
+    def key(self, name: str) -> dg.AssetKey:
+        return dg.AssetKey([self.spec.name, name])
+
+    def replay(self, start: str, days: int) -> list[Path]:
+        return replay(self.spec, self.landing, dt.date.fromisoformat(start), days)
+
+    def materialize(
+        self,
+        names: Sequence[str],
+        partition: str | None = None,
+        first: str | None = None,
+        last: str | None = None,
+    ) -> dg.ExecuteInProcessResult:
+        tags = {}
+        if first and last:
+            tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+        return dg.materialize(
+            self.assets,
+            selection=[self.key(n) for n in names],
+            resources=self.resources,
+            instance=self.instance,
+            partition_key=partition,
+            tags=tags,
+            raise_on_error=False,
+        )
+
+    def static_references(self) -> list[str]:
+        return [n for n, r in self.spec.references.items() if not r.partitioned]
+
+    def daily_tables(self) -> list[str]:
+        return ["raw", *[n for n, r in self.spec.references.items() if r.partitioned], "features"]
+
+    def client(self) -> mlflow.MlflowClient:
+        return self.tracking.client()
+
+
+def failure_messages(result: dg.ExecuteInProcessResult) -> str:
+    return "\n".join(
+        e.step_failure_data.error.message
+        for e in result.all_events
+        if e.is_step_failure and e.step_failure_data and e.step_failure_data.error
+    )
+
+
+def check_evaluations(result: dg.ExecuteInProcessResult) -> list:
+    return [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]

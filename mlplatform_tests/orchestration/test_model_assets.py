@@ -1,0 +1,82 @@
+"""model and evaluation trained for real on 20 days of 2013 flights (the session fixture)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+
+from mlplatform.lib.tracking import load_version
+from mlplatform_tests.conftest import TRAIN_AS_OF
+from mlplatform_tests.harness import Harness, failure_messages
+
+
+def _metadata(result, name: str) -> dict:
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == name]
+    assert len(events) == 1
+    return {k: v.value for k, v in events[0].materialization.metadata.items()}
+
+
+def test_model_is_registered_with_pipeline_date_and_run_tags(trained_flights: tuple[Harness, dict]) -> None:
+    harness, results = trained_flights
+    result = results["model"]
+    assert result.success, failure_messages(result)
+    metadata = _metadata(result, "model")
+
+    version = harness.client().get_model_version("flight_delay", metadata["model_version"])
+
+    assert version.tags["pipeline"] == "flight_delay"
+    assert version.tags["as_of"] == TRAIN_AS_OF
+    assert version.tags["dagster_run_id"] == result.run_id
+    assert version.run_id == metadata["mlflow_run_id"]
+    assert 0 < float(version.tags["threshold"]) < 1
+    assert metadata["converged"] is True
+    assert "mlflow_run" in metadata and metadata["mlflow_run"].endswith(metadata["mlflow_run_id"])
+
+
+def test_training_run_logs_params_metrics_importance_and_every_input_version(
+    trained_flights: tuple[Harness, dict], tmp_path: Path
+) -> None:
+    harness, results = trained_flights
+    run_id = _metadata(results["model"], "model")["mlflow_run_id"]
+    run = harness.client().get_run(run_id)
+
+    assert run.data.params["as_of"] == TRAIN_AS_OF
+    assert run.data.params["train_days"] == "2013-01-01..2013-01-14"
+    assert run.data.params["test_days"] == "2013-01-18..2013-01-20"
+    assert run.data.params["lgb.objective"] == "binary"
+    assert 0.5 < run.data.metrics["validation_auc"] <= 1
+    assert 0.5 < run.data.metrics["test_auc"] <= 1
+    local = mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=str(tmp_path))
+    versions = json.loads((Path(local) / "data_versions.json").read_text())
+    assert sorted(versions) == [f"features/day=2013-01-{d:02d}" for d in range(1, 21)]
+    for key, value in versions.items():
+        day = key.removeprefix("features/day=")
+        assert value == harness.store.data_version("flight_delay", "features", day)
+    importance = json.loads((Path(local) / "feature_importance.json").read_text())
+    assert {row["feature"] for row in importance} == set(harness.spec.features.columns)
+
+
+def test_evaluation_scores_the_registered_version_on_the_test_days(trained_flights: tuple[Harness, dict]) -> None:
+    harness, results = trained_flights
+    model_md = _metadata(results["model"], "model")
+    evaluation = _metadata(results["model"], "evaluation")
+
+    test = harness.store.read_days("flight_delay", "features", ["2013-01-18", "2013-01-19", "2013-01-20"])
+    assert evaluation["test_rows"] == test.height
+    assert evaluation["model_version"] == model_md["model_version"]
+    for metric in ("test_auc", "test_log_loss", "test_precision", "test_recall", "test_f1", "test_base_rate"):
+        assert metric in evaluation
+    assert evaluation["test_auc"] > 0.6
+    assert abs(evaluation["test_base_rate"] - float(test["delayed"].mean())) < 1e-9
+    model = load_version("flight_delay", str(model_md["model_version"]))
+    assert model.encoding.features == harness.spec.features.columns
+
+
+def test_model_without_its_window_fails_naming_the_missing_days(flights: Harness) -> None:
+    result = flights.materialize(["model"], partition="2013-02-01")
+
+    assert not result.success
+    message = failure_messages(result)
+    assert "flight_delay/features is missing" in message and "2013-01-12" in message
