@@ -66,12 +66,33 @@ def cmd_up(args: argparse.Namespace) -> int:
     artifacts = Path(settings.mlflow_artifact_root()).resolve().as_uri()
     processes = {
         "Dagster UI": (
-            [str(bin_dir / "dagster"), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.dagster_port)],
+            [
+                str(bin_dir / "dagster"),
+                "dev",
+                "-w",
+                "workspace.yaml",
+                "-h",
+                args.host,
+                "-p",
+                str(args.dagster_port),
+            ],
             f"http://{args.host}:{args.dagster_port}",
         ),
         "MLflow UI": (
-            [str(bin_dir / "mlflow"), "server", "--backend-store-uri", settings.mlflow_tracking_uri(),
-             "--default-artifact-root", artifacts, "--host", args.host, "--port", str(args.mlflow_port), "--workers", "1"],
+            [
+                str(bin_dir / "mlflow"),
+                "server",
+                "--backend-store-uri",
+                settings.mlflow_tracking_uri(),
+                "--default-artifact-root",
+                artifacts,
+                "--host",
+                args.host,
+                "--port",
+                str(args.mlflow_port),
+                "--workers",
+                "1",
+            ],
             f"http://{args.host}:{args.mlflow_port}",
         ),
     }
@@ -84,7 +105,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         for child in children:
             child.wait(timeout=30)
 
-    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    def on_sigterm(*_: object) -> None:
+        stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         for name, (_, url) in processes.items():
             state = "up" if _wait_for(url, 90) else "NOT answering yet"
@@ -130,11 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     replay = commands.add_parser("replay", help="deliver N days of landing files, as upstream would")
-    bootstrap = commands.add_parser("bootstrap", help="replay, backfill the data and train as of the last day")
+    bootstrap = commands.add_parser(
+        "bootstrap", help="replay, backfill the data and train as of the last day"
+    )
     for sub in (replay, bootstrap):
         sub.add_argument("--pipeline", required=True)
         sub.add_argument("--days", type=int, required=True)
-        sub.add_argument("--start", type=_date, default=None, help="first day (default: the spec's start_date)")
+        sub.add_argument(
+            "--start", type=_date, default=None, help="first day (default: the spec's start_date)"
+        )
     replay.set_defaults(func=cmd_replay)
     bootstrap.add_argument("--retrain", action="store_true", help="train again even if a model exists")
     bootstrap.set_defaults(func=cmd_bootstrap)

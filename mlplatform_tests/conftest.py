@@ -41,7 +41,9 @@ def trained_flights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     Shared by the tests that only read what it produced; tests that change state build their own.
     """
     with dg.instance_for_test() as test_instance:
-        harness = Harness(small_window(load_spec("flight_delay")), tmp_path_factory.mktemp("trained"), test_instance)
+        harness = Harness(
+            small_window(load_spec("flight_delay")), tmp_path_factory.mktemp("trained"), test_instance
+        )
         harness.replay("2013-01-01", 20)
         results = {
             "static": harness.materialize(harness.static_references()),

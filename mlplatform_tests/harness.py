@@ -18,7 +18,9 @@ from mlplatform.lib.warehouse import ParquetWarehouse
 
 def small_window(spec: PipelineSpec, train: int = 14, validation: int = 3, test: int = 3) -> PipelineSpec:
     """The same pipeline with a shorter training window, so model tests need fewer days."""
-    model = spec.model.model_copy(update={"train_days": train, "validation_days": validation, "test_days": test})
+    model = spec.model.model_copy(
+        update={"train_days": train, "validation_days": validation, "test_days": test}
+    )
     return spec.model_copy(update={"model": model})
 
 
@@ -83,16 +85,20 @@ class Harness:
 
 
 def failure_messages(result: dg.ExecuteInProcessResult) -> str:
-    return "\n".join(
-        e.step_failure_data.error.message
-        for e in result.all_events
-        if e.is_step_failure and e.step_failure_data and e.step_failure_data.error
-    )
+    """What a person reads in the UI for each failed step: the error and the failure's description."""
+    messages = []
+    for event in result.all_events:
+        data = event.step_failure_data if event.is_step_failure else None
+        if data is None:
+            continue
+        if data.error:
+            messages.append(data.error.message)
+        if data.user_failure_data and data.user_failure_data.description:
+            messages.append(data.user_failure_data.description)
+    return "\n".join(messages)
 
 
 def check_evaluations(result: dg.ExecuteInProcessResult) -> list:
     return [
-        e.event_specific_data
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
     ]

@@ -27,13 +27,8 @@ def build_schema(name: str, schema: TableSchema) -> pa.DataFrameSchema:
         columns[column_name] = pa.Column(
             POLARS_TYPES[column.type], checks=checks, nullable=column.nullable, coerce=False
         )
-    return pa.DataFrameSchema(
-        columns,
-        name=name,
-        strict=False,
-        unique=schema.primary_key or None,
-        report_duplicates="all",
-    )
+    # Primary-key uniqueness is its own gate (data_gates.primary_key_gate), with better evidence.
+    return pa.DataFrameSchema(columns, name=name, strict=False)
 
 
 def validate(contract: pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame:

@@ -8,34 +8,43 @@ joined back on the entity columns, so row order inside the function does not mat
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
 from mlplatform.lib.spec import PipelineSpec
 
+_MISSING_COLUMN = re.compile(r'unable to find column "([^"]+)"')
+
 
 class FeatureError(ValueError):
-    """The feature function broke its contract (missing, leaked or mistyped columns)."""
+    """The feature function broke its contract (missing or mistyped columns, wrong row count)."""
+
+
+class LeakageError(FeatureError):
+    """The feature function reached for a column known only after the event."""
 
 
 def compute_features(
     spec: PipelineSpec, raw: pl.DataFrame, references: dict[str, pl.DataFrame]
 ) -> pl.DataFrame:
     """Entity, timestamp and feature columns for every raw row, typed for the model."""
-    leaked = [c for c in spec.post_event_columns if c in raw.columns]
-    pre_event = raw.drop(leaked)
+    post_event = [c for c in spec.post_event_columns if c in raw.columns]
+    pre_event = raw.drop(post_event)
     function = spec.features.load()
     try:
         out = function(pre_event, references)
+        if isinstance(out, pl.LazyFrame):
+            out = out.collect()
     except pl.exceptions.ColumnNotFoundError as exc:
-        named = [c for c in leaked if c in str(exc)]
-        if named:
-            raise FeatureError(
-                f"feature function {spec.features.function} uses {named}, which the spec marks "
+        match = _MISSING_COLUMN.search(str(exc))
+        name = match.group(1) if match else str(exc).splitlines()[0]
+        if name in post_event:
+            raise LeakageError(
+                f"feature function {spec.features.function} uses {name!r}, which the spec marks "
                 "post_event (known only after the event): that would leak the label"
             ) from exc
-        raise
-    if isinstance(out, pl.LazyFrame):
-        out = out.collect()
+        raise FeatureError(f"feature function {spec.features.function} uses unknown column {name!r}") from exc
     keys = list(dict.fromkeys([*spec.entity, spec.timestamp]))
     missing = [c for c in [*keys, *spec.features.columns] if c not in out.columns]
     if missing:
@@ -61,8 +70,6 @@ def attach_label(spec: PipelineSpec, raw: pl.DataFrame, features: pl.DataFrame) 
     if spec.label.when_null == "drop":
         label = label.drop_nulls(spec.label.name)
     else:
-        label = label.with_columns(
-            pl.col(spec.label.name).fill_null(spec.label.when_null == "positive")
-        )
+        label = label.with_columns(pl.col(spec.label.name).fill_null(spec.label.when_null == "positive"))
     label = label.with_columns(pl.col(spec.label.name).cast(pl.Int64))
     return features.join(label, on=spec.entity, how="inner")

@@ -41,9 +41,11 @@ def _cast(values: pl.Expr, column: ColumnSpec) -> pl.Expr:
             .otherwise(None)
         )
     if column.type == "int":
-        # "12.0" is a valid integer in many exports; "12.5" is not and is reported.
+        # Parsed as an integer first, so large values stay exact; "12.0" (a float export of an
+        # integer) is accepted through the float path, "12.5" is not and is reported.
         as_float = values.cast(pl.Float64, strict=False)
-        return pl.when(as_float == as_float.round(0)).then(as_float).cast(pl.Int64, strict=False)
+        whole = pl.when(as_float == as_float.round(0)).then(as_float).cast(pl.Int64, strict=False)
+        return pl.coalesce(values.cast(pl.Int64, strict=False), whole)
     return values.cast(POLARS_TYPES[column.type], strict=False)
 
 
@@ -85,6 +87,4 @@ def read_landing_file(path: Path, schema: TableSchema, null_values: list[str]) -
             text = pl.read_csv(path, infer_schema=False, null_values=null_values)
         except pl.exceptions.PolarsError as exc:
             raise LandingFileError(path, f"not a readable CSV file: {exc}") from exc
-    if text.height == 0:
-        raise LandingFileError(path, "file has a header but no data rows")
     return type_frame(text, schema, path)

@@ -44,7 +44,9 @@ class Encoding:
 
     def matrix(self, frame: pl.DataFrame) -> np.ndarray:
         columns = [
-            frame[name].cast(pl.String).replace_strict(self._codes[name], default=None, return_dtype=pl.Float64)
+            frame[name]
+            .cast(pl.String)
+            .replace_strict(self._codes[name], default=None, return_dtype=pl.Float64)
             for name in self.categorical
         ] + [frame[name].cast(pl.Float64) for name in self.numeric]
         return pl.DataFrame(columns).to_numpy().astype(np.float64, copy=False)

@@ -45,6 +45,9 @@ def replay(spec: PipelineSpec, landing: Path, start: dt.date, days: int) -> list
         raise ValueError(f"pipeline {spec.name!r} declares no source.loader to replay from")
     if start < spec.source.start_date:
         raise ValueError(f"--start {start} is before the pipeline's start_date {spec.source.start_date}")
+    end = start + dt.timedelta(days=days)
+    if spec.source.end_date is not None and end > spec.source.end_date:
+        raise ValueError(f"replaying to {end} goes past the pipeline's end_date {spec.source.end_date}")
     tables = _history(spec.source.loader)
     wanted = [(start + dt.timedelta(days=n)).isoformat() for n in range(days)]
     null_value = spec.source.null_values[0]
@@ -54,7 +57,9 @@ def replay(spec: PipelineSpec, landing: Path, start: dt.date, days: int) -> list
     written = []
     for table, pattern, expr in daily:
         frame = tables[table].with_columns(pl.sql_expr(expr).cast(pl.String).alias("__day"))
-        by_day = {key[0]: part.drop("__day") for key, part in frame.partition_by("__day", as_dict=True).items()}
+        by_day = {
+            key[0]: part.drop("__day") for key, part in frame.partition_by("__day", as_dict=True).items()
+        }
         for day in wanted:
             part = by_day.get(day, frame.clear().drop("__day"))
             path = landing / pattern.format(day=day)

@@ -173,6 +173,24 @@ class ModelSpec(_Strict):
         return self.train_days + self.validation_days + self.test_days
 
 
+class DataGateSpec(_Strict):
+    """Data gates beyond the contract: volume against the trailing days, and leakage."""
+
+    volume_band: tuple[float, float] = (0.5, 1.5)
+    volume_trailing_days: int = Field(default=7, gt=0)
+    volume_min_history: int = Field(default=3, ge=1)
+    leakage_auc: float = Field(
+        default=0.95, gt=0.5, le=1, description="A single feature this predictive is a leak"
+    )
+
+    @model_validator(mode="after")
+    def _band_is_ordered(self) -> DataGateSpec:
+        low, high = self.volume_band
+        if not 0 <= low <= 1 <= high:
+            raise ValueError(f"volume_band {self.volume_band} must satisfy 0 <= low <= 1 <= high")
+        return self
+
+
 class GateSpec(_Strict):
     """Model quality gates, enforced as blocking asset checks on the evaluation."""
 
@@ -227,6 +245,7 @@ class PipelineSpec(_Strict):
     label: LabelSpec
     features: FeatureSpec
     model: ModelSpec = Field(default_factory=ModelSpec)
+    data_gates: DataGateSpec = Field(default_factory=DataGateSpec)
     gates: GateSpec = Field(default_factory=GateSpec)
     rollout: RolloutSpec = Field(default_factory=RolloutSpec)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
@@ -291,7 +310,11 @@ def load_callable(dotted: str) -> Callable[..., Any]:
     module_name, _, attr = dotted.partition(":") if ":" in dotted else dotted.rpartition(".")
     if not module_name or not attr:
         raise ValueError(f"{dotted!r} is not a dotted path 'module:function'")
-    function = getattr(importlib.import_module(module_name), attr, None)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"{dotted!r}: cannot import {module_name!r} ({exc})") from exc
+    function = getattr(module, attr, None)
     if not callable(function):
         raise ValueError(f"{dotted!r} does not name a function")
     return function

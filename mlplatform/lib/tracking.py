@@ -35,7 +35,9 @@ class RegisteredModel:
 
 
 def _flatten(prefix: str, values: dict) -> dict[str, str]:
-    return {f"{prefix}{k}": json.dumps(v) if isinstance(v, list | dict) else str(v) for k, v in values.items()}
+    return {
+        f"{prefix}{k}": json.dumps(v) if isinstance(v, list | dict) else str(v) for k, v in values.items()
+    }
 
 
 def log_training(
@@ -73,7 +75,7 @@ def log_training(
         for step, loss in enumerate(result.validation_loss):
             mlflow.log_metric("validation_curve_logloss", loss, step=step, synchronous=False)
         mlflow.log_dict(data_versions, "data_versions.json")
-        mlflow.log_dict(result.importance().to_dicts(), "feature_importance.json")
+        mlflow.log_dict({"features": result.importance().to_dicts()}, "feature_importance.json")
         result.model.booster.pandas_categorical = result.model.encoding.vocabulary
         info = mlflow.lightgbm.log_model(
             result.model.booster,

@@ -42,7 +42,9 @@ class ParquetWarehouse:
         folder = self.table_dir(pipeline, table)
         return (folder / f"day={day}" if day else folder) / FILE_NAME
 
-    def write(self, pipeline: str, table: str, frame: pl.DataFrame, day: str | None = None) -> StoredPartition:
+    def write(
+        self, pipeline: str, table: str, frame: pl.DataFrame, day: str | None = None
+    ) -> StoredPartition:
         """Atomically replace one partition (or the whole static table) with ``frame``."""
         target = self.partition_path(pipeline, table, day)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +82,12 @@ class ParquetWarehouse:
             )
         paths = [str(self.partition_path(pipeline, table, d)) for d in sorted(days)]
         return pl.read_parquet(paths) if paths else pl.DataFrame()
+
+    def row_count(self, pipeline: str, table: str, day: str | None = None) -> int:
+        """Rows of a stored partition, from the Parquet footer (no data is read)."""
+        return int(
+            pl.scan_parquet(self.partition_path(pipeline, table, day)).select(pl.len()).collect().item()
+        )
 
     def data_version(self, pipeline: str, table: str, day: str | None = None) -> str:
         path = self.partition_path(pipeline, table, day)

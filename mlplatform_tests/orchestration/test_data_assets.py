@@ -53,9 +53,16 @@ def _corrupt(path, how: str) -> None:
     if how == "missing column":
         frame.drop("carrier").write_csv(path)
     elif how == "wrong type":
-        frame.with_columns(pl.when(pl.int_range(pl.len()) == 4).then(pl.lit("late")).otherwise("distance").alias("distance")).write_csv(path)
+        frame.with_columns(
+            pl.when(pl.int_range(pl.len()) == 4).then(pl.lit("late")).otherwise("distance").alias("distance")
+        ).write_csv(path)
     elif how == "unparseable timestamp":
-        frame.with_columns(pl.when(pl.int_range(pl.len()) == 2).then(pl.lit("yesterday")).otherwise("time_hour").alias("time_hour")).write_csv(path)
+        frame.with_columns(
+            pl.when(pl.int_range(pl.len()) == 2)
+            .then(pl.lit("yesterday"))
+            .otherwise("time_hour")
+            .alias("time_hour")
+        ).write_csv(path)
     elif how == "empty file":
         path.write_bytes(b"")
 
@@ -88,7 +95,7 @@ def test_bad_landing_file_is_blocked_and_stored_partitions_are_untouched(
         assert text in message
     failed = [e for e in check_evaluations(result) if not e.passed]
     assert [(e.check_name, e.partition) for e in failed] == [("contract", "2013-01-02")]
-    assert "failure_cases" in failed[0].metadata
+    assert "evidence" in failed[0].metadata
     assert not flights.store.exists("flight_delay", "raw", "2013-01-02")
     assert not flights.store.exists("flight_delay", "features", "2013-01-02")
     assert stored.read_bytes() == stored_bytes
@@ -106,20 +113,19 @@ def test_one_bad_day_in_a_range_writes_nothing_for_the_run(flights: Harness) -> 
     assert flights.store.days("flight_delay", "raw") == []
 
 
-def test_contract_violations_are_reported_as_failure_cases(flights: Harness) -> None:
+def test_contract_violations_are_reported_with_their_values(flights: Harness) -> None:
     flights.replay("2013-01-01", 1)
     flights.materialize(flights.static_references())
     path = flights.landing / "flights/2013-01-01.csv"
     frame = pl.read_csv(path, infer_schema=False)
-    pl.concat([frame, frame.head(3)]).with_columns(
-        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("ZZ")).otherwise("carrier").alias("carrier")
+    frame.with_columns(
+        pl.when(pl.int_range(pl.len()) < 2).then(pl.lit("ZZ")).otherwise("carrier").alias("carrier")
     ).write_csv(path)
 
     result = flights.materialize(["raw"], partition="2013-01-01")
 
     failed = [e for e in check_evaluations(result) if not e.passed]
-    assert len(failed) == 1
-    table = failed[0].metadata["failure_cases"].value
-    assert "ZZ" in table and "isin" in table
-    assert "multiple_fields_uniqueness" in table
-    assert failed[0].metadata["violations"].value >= 4
+    assert [e.check_name for e in failed] == ["contract"]
+    evidence = failed[0].metadata["evidence"].value
+    assert "ZZ" in evidence and "isin" in evidence and "| 2 |" in evidence
+    assert failed[0].metadata["violations"].value == 2

@@ -55,10 +55,12 @@ def test_training_run_logs_params_metrics_importance_and_every_input_version(
         day = key.removeprefix("features/day=")
         assert value == harness.store.data_version("flight_delay", "features", day)
     importance = json.loads((Path(local) / "feature_importance.json").read_text())
-    assert {row["feature"] for row in importance} == set(harness.spec.features.columns)
+    assert {row["feature"] for row in importance["features"]} == set(harness.spec.features.columns)
 
 
-def test_evaluation_scores_the_registered_version_on_the_test_days(trained_flights: tuple[Harness, dict]) -> None:
+def test_evaluation_scores_the_registered_version_on_the_test_days(
+    trained_flights: tuple[Harness, dict],
+) -> None:
     harness, results = trained_flights
     model_md = _metadata(results["model"], "model")
     evaluation = _metadata(results["model"], "evaluation")

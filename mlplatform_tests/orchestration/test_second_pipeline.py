@@ -107,14 +107,19 @@ def _write_landing(landing: Path, days: int) -> None:
         pl.DataFrame(
             {
                 "machine_id": rng.choice(machines, n),
-                "taken_at": [dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) + dt.timedelta(minutes=4 * i) for i in range(n)],
+                "taken_at": [
+                    dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) + dt.timedelta(minutes=4 * i)
+                    for i in range(n)
+                ],
                 "reading_date": [day] * n,
                 "temperature_c": temperature,
                 "vibration_mm_s": vibration,
                 "line": rng.choice(["A", "B", "C"], n),
                 "downtime_minutes": np.where(rng.random(n) < 0.05, np.nan, downtime),
             }
-        ).with_columns(pl.col("downtime_minutes").fill_nan(None)).write_parquet(landing / "readings" / f"{day.isoformat()}.parquet")
+        ).with_columns(pl.col("downtime_minutes").fill_nan(None)).write_parquet(
+            landing / "readings" / f"{day.isoformat()}.parquet"
+        )
 
 
 def test_second_pipeline_runs_from_its_defs_yaml_alone(
@@ -143,6 +148,8 @@ def test_second_pipeline_runs_from_its_defs_yaml_alone(
     versions = harness.client().search_model_versions("name = 'machine_failure'")
     assert [v.tags["as_of"] for v in versions] == ["2024-03-11"]
     evaluation = next(
-        e.materialization.metadata for e in model.get_asset_materialization_events() if e.asset_key.path[-1] == "evaluation"
+        e.materialization.metadata
+        for e in model.get_asset_materialization_events()
+        if e.asset_key.path[-1] == "evaluation"
     )
     assert evaluation["test_auc"].value > 0.7

@@ -20,9 +20,7 @@ def build_features(flights: pl.DataFrame, references: dict[str, pl.DataFrame]) -
         .select("origin", "time_hour", *WEATHER)
         .unique(subset=["origin", "time_hour"], keep="first", maintain_order=True)
     )
-    planes = references["planes"].select(
-        "tailnum", pl.col("year").alias("plane_year"), "seats", "engines"
-    )
+    planes = references["planes"].select("tailnum", pl.col("year").alias("plane_year"), "seats", "engines")
     sched_dep_minutes = (pl.col("sched_dep_time") // 100) * 60 + pl.col("sched_dep_time") % 100
     sched_arr_minutes = (pl.col("sched_arr_time") // 100) * 60 + pl.col("sched_arr_time") % 100
     return (
@@ -32,7 +30,14 @@ def build_features(flights: pl.DataFrame, references: dict[str, pl.DataFrame]) -
         .join(weather, on=["origin", "time_hour"], how="left", maintain_order="left")
         .join(planes, on="tailnum", how="left", maintain_order="left")
         .select(
-            "year", "month", "day", "carrier", "flight", "origin", "time_hour", "dest",
+            "year",
+            "month",
+            "day",
+            "carrier",
+            "flight",
+            "origin",
+            "time_hour",
+            "dest",
             pl.concat_str("origin", pl.lit("-"), "dest").alias("route"),
             (pl.col("sched_dep_time") // 100).alias("sched_hour"),
             pl.col("date").dt.weekday().alias("day_of_week"),

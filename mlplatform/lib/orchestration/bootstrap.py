@@ -16,7 +16,9 @@ RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
 
-def _run(defs: dg.Definitions, instance: dg.DagsterInstance, keys: list[dg.AssetKey], what: str, **kwargs) -> bool:
+def _run(
+    defs: dg.Definitions, instance: dg.DagsterInstance, keys: list[dg.AssetKey], what: str, **kwargs
+) -> bool:
     job = defs.resolve_implicit_global_asset_job_def()
     result = job.execute_in_process(instance=instance, asset_selection=keys, raise_on_error=False, **kwargs)
     print(f"{'ok    ' if result.success else 'FAILED'} {what}  (run {result.run_id[:8]})", flush=True)
@@ -37,7 +39,11 @@ def bootstrap(pipeline: str, start: dt.date | None, days: int, retrain: bool = F
     key = lambda name: dg.AssetKey([spec.name, name])  # noqa: E731
     with dg.DagsterInstance.get() as instance:
         static = [key(n) for n, ref in spec.references.items() if not ref.partitioned]
-        daily = [key("raw"), *[key(n) for n, ref in spec.references.items() if ref.partitioned], key("features")]
+        daily = [
+            key("raw"),
+            *[key(n) for n, ref in spec.references.items() if ref.partitioned],
+            key("features"),
+        ]
         if static and not _run(defs, instance, static, "static reference tables"):
             return 1
         tags = {RANGE_START: first.isoformat(), RANGE_END: last.isoformat()}
@@ -53,6 +59,12 @@ def bootstrap(pipeline: str, start: dt.date | None, days: int, retrain: bool = F
         if trained and not retrain:
             print(f"skip   model as of {as_of}: already trained (--retrain to train again)")
             return 0
-        if not _run(defs, instance, [key("model"), key("evaluation")], f"model and evaluation as of {as_of}", partition_key=as_of):
+        if not _run(
+            defs,
+            instance,
+            [key("model"), key("evaluation")],
+            f"model and evaluation as of {as_of}",
+            partition_key=as_of,
+        ):
             return 1
     return 0

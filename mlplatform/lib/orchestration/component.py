@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 import dagster as dg
 
-from mlplatform.lib.orchestration.data_assets import data_assets
+from mlplatform.lib.orchestration.feature_assets import features_asset
+from mlplatform.lib.orchestration.ingest_assets import ingest_assets
 from mlplatform.lib.orchestration.model_assets import evaluation_asset, model_asset
 from mlplatform.lib.spec import PipelineSpec
 
@@ -28,7 +29,8 @@ def pipeline_definitions(spec: PipelineSpec) -> dg.Definitions:
     partitions = daily_partitions(spec)
     return dg.Definitions(
         assets=[
-            *data_assets(spec, partitions),
+            *ingest_assets(spec, partitions),
+            features_asset(spec, partitions),
             model_asset(spec, partitions),
             evaluation_asset(spec, partitions),
         ]

@@ -59,7 +59,12 @@ def model_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.A
         validation = _read_window(spec, warehouse, split.validation, "validation")
         try:
             result = train_model(
-                train, validation, spec.label.name, spec.features.categorical, spec.features.numeric, spec.model
+                train,
+                validation,
+                spec.label.name,
+                spec.features.categorical,
+                spec.features.numeric,
+                spec.model,
             )
         except TrainingError as exc:
             raise dg.Failure(f"{spec.name} model as of {as_of}: {exc}") from exc
@@ -79,7 +84,9 @@ def model_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.A
             data_versions,
             {"pipeline": spec.name, "dagster_run_id": context.run.run_id, "dagster_partition": as_of},
         )
-        run_url = f"{mlflow_tracking.ui_url()}/#/experiments/{registered.experiment_id}/runs/{registered.run_id}"
+        run_url = (
+            f"{mlflow_tracking.ui_url()}/#/experiments/{registered.experiment_id}/runs/{registered.run_id}"
+        )
         context.log.info(f"registered {spec.name} version {registered.version} (run {registered.run_id})")
         return dg.MaterializeResult(
             metadata={
@@ -133,7 +140,9 @@ def evaluation_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) ->
         client = mlflow_tracking.client()
         model = load_version(str(version["model_name"]), str(version["model_version"]))
         scores = model.predict(test)
-        metrics = classification_metrics(test[spec.label.name].to_numpy(), scores, float(version["threshold"]))
+        metrics = classification_metrics(
+            test[spec.label.name].to_numpy(), scores, float(version["threshold"])
+        )
         for name, value in metrics.items():
             client.log_metric(str(version["mlflow_run_id"]), f"test_{name}", value)
         return dg.MaterializeResult(

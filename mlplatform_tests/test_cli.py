@@ -1,0 +1,81 @@
+"""The mlplatform command, run as a user runs it (through main(), in a temporary home)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from mlplatform.cli import main
+
+
+def test_replay_writes_one_file_per_day_and_is_idempotent(
+    isolated_home: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["replay", "--pipeline", "flight_delay", "--days", "2", "--start", "2013-02-01"]) == 0
+    landing = isolated_home / "landing" / "flight_delay"
+    assert sorted(p.name for p in (landing / "flights").iterdir()) == ["2013-02-01.csv", "2013-02-02.csv"]
+    assert sorted(p.name for p in (landing / "weather").iterdir()) == ["2013-02-01.csv", "2013-02-02.csv"]
+    assert {p.name for p in (landing / "static").iterdir()} == {"planes.csv", "airports.csv", "airlines.csv"}
+    assert "7 file(s) new or changed" in capsys.readouterr().out
+
+    assert main(["replay", "--pipeline", "flight_delay", "--days", "2", "--start", "2013-02-01"]) == 0
+    assert "0 file(s) new or changed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["replay", "--pipeline", "nope", "--days", "1"], "no pipeline 'nope'"),
+        (
+            ["replay", "--pipeline", "flight_delay", "--days", "1", "--start", "2012-12-31"],
+            "before the pipeline's start_date",
+        ),
+    ],
+)
+def test_bad_arguments_fail_with_a_message(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bootstrap_is_safe_to_run_twice(
+    isolated_home: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dagster_home = isolated_home / "dagster"
+    dagster_home.mkdir(parents=True)
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    argv = ["bootstrap", "--pipeline", "flight_delay", "--days", "3"]
+
+    assert main(argv) == 0
+    first = pl.read_parquet(isolated_home / "warehouse/flight_delay/features/day=2013-01-03/data.parquet")
+    assert main(argv) == 0
+    second = pl.read_parquet(isolated_home / "warehouse/flight_delay/features/day=2013-01-03/data.parquet")
+
+    out = capsys.readouterr().out
+    assert out.count("ok     raw and features 2013-01-01..2013-01-03 (one run)") == 2
+    assert "skip   model" in out
+    assert second.equals(first)
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 4 and all(r.is_success for r in runs)
+
+
+def test_sql_queries_the_warehouse(
+    isolated_home: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(isolated_home / "dagster"))
+    (isolated_home / "dagster").mkdir(parents=True)
+    assert main(["bootstrap", "--pipeline", "flight_delay", "--days", "2"]) == 0
+    capsys.readouterr()
+
+    assert (
+        main(["sql", "SELECT day, count(*) AS flights FROM flight_delay_raw GROUP BY day ORDER BY day"]) == 0
+    )
+
+    out = capsys.readouterr().out
+    assert "2013-01-01" in out and "842" in out
+    assert "2013-01-02" in out and "943" in out
