@@ -199,7 +199,8 @@ class GateSpec(_Strict):
     max_regression: float = Field(default=0.005, ge=0)
     min_improvement: float = Field(default=0.0, ge=0)
     slice_columns: list[str] = Field(default_factory=list)
-    max_slice_gap: float = Field(default=0.15, ge=0, le=1)
+    max_slice_auc_gap: float = Field(default=0.15, ge=0, le=1)
+    max_slice_tpr_gap: float = Field(default=0.3, ge=0, le=1)
     min_slice_rows: int = Field(default=200, gt=0)
     latency_p99_ms: float = Field(default=20.0, gt=0)
 

@@ -11,7 +11,8 @@ import dagster as dg
 
 from mlplatform.lib.orchestration.feature_assets import features_asset
 from mlplatform.lib.orchestration.ingest_assets import ingest_assets
-from mlplatform.lib.orchestration.model_assets import evaluation_asset, model_asset
+from mlplatform.lib.orchestration.model_assets import model_asset
+from mlplatform.lib.orchestration.promotion_assets import candidate_asset, evaluation_asset
 from mlplatform.lib.spec import PipelineSpec
 
 
@@ -33,6 +34,7 @@ def pipeline_definitions(spec: PipelineSpec) -> dg.Definitions:
             features_asset(spec, partitions),
             model_asset(spec, partitions),
             evaluation_asset(spec, partitions),
+            candidate_asset(spec, partitions),
         ]
     )
 

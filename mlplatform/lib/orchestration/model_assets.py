@@ -1,9 +1,7 @@
-"""Model assets of a pipeline: ``model`` (train, log, register) and ``evaluation`` (test metrics).
+"""The ``model`` asset: train as of day D on the window before D, log and register in MLflow.
 
-``model`` for day D is trained on the window of days before D, so a backfill over a date range
-produces the history of models the platform would have trained, one registered version per day.
-``evaluation`` scores the version that ``model`` registered for the same day (found through the
-Dagster materialization, so lineage and registry agree) on the held-out test days.
+A backfill of ``model`` over a date range produces the history of models the platform would have
+trained, one registered version per day, each tagged with its as-of date and data versions.
 """
 
 import datetime as dt
@@ -11,15 +9,14 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from mlplatform.lib.metrics import classification_metrics
 from mlplatform.lib.orchestration.metadata import markdown_table
 from mlplatform.lib.orchestration.resources import MlflowTracking, Warehouse
 from mlplatform.lib.spec import PipelineSpec
-from mlplatform.lib.tracking import load_version, log_training
+from mlplatform.lib.tracking import log_training
 from mlplatform.lib.training import BASE_PARAMS, TimeSplit, TrainingError, train_model
 
 
-def _window_dep(spec: PipelineSpec) -> dg.AssetDep:
+def window_dep(spec: PipelineSpec) -> dg.AssetDep:
     return dg.AssetDep(
         dg.AssetKey([spec.name, "features"]),
         partition_mapping=dg.TimeWindowPartitionMapping(
@@ -28,7 +25,7 @@ def _window_dep(spec: PipelineSpec) -> dg.AssetDep:
     )
 
 
-def _read_window(spec: PipelineSpec, warehouse: Warehouse, days: list[str], part: str) -> pl.DataFrame:
+def read_window(spec: PipelineSpec, warehouse: Warehouse, days: list[str], part: str) -> pl.DataFrame:
     store = warehouse.store()
     missing = [d for d in days if not store.exists(spec.name, "features", d)]
     if missing:
@@ -47,7 +44,7 @@ def model_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.A
         partitions_def=partitions,
         group_name=spec.name,
         kinds={"lightgbm", "mlflow"},
-        deps=[_window_dep(spec)],
+        deps=[window_dep(spec)],
         description=f"LightGBM as of day D, trained on the {spec.model.window_days} days before D "
         f"({spec.model.train_days} train / {spec.model.validation_days} validation / "
         f"{spec.model.test_days} test), registered in MLflow as {spec.name!r}.",
@@ -55,8 +52,8 @@ def model_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.A
     def _model(context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow_tracking: MlflowTracking):
         as_of = context.partition_key
         split = TimeSplit.as_of(dt.date.fromisoformat(as_of), spec.model)
-        train = _read_window(spec, warehouse, split.train, "training")
-        validation = _read_window(spec, warehouse, split.validation, "validation")
+        train = read_window(spec, warehouse, split.train, "training")
+        validation = read_window(spec, warehouse, split.validation, "validation")
         try:
             result = train_model(
                 train,
@@ -117,40 +114,5 @@ def registered_version(context: dg.AssetExecutionContext, model_key: dg.AssetKey
     if not records or records[0].asset_materialization is None:
         raise dg.Failure(f"{model_key.to_user_string()} has no materialization for {day}")
     metadata = records[0].asset_materialization.metadata
-    return {k: metadata[k].value for k in ("model_name", "model_version", "mlflow_run_id", "threshold")}
-
-
-def evaluation_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    key = dg.AssetKey([spec.name, "evaluation"])
-    model_key = dg.AssetKey([spec.name, "model"])
-
-    @dg.asset(
-        key=key,
-        partitions_def=partitions,
-        group_name=spec.name,
-        kinds={"mlflow"},
-        deps=[model_key, _window_dep(spec)],
-        description=f"Metrics of the day's model on its {spec.model.test_days} held-out test days.",
-    )
-    def _evaluation(context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow_tracking: MlflowTracking):
-        as_of = context.partition_key
-        split = TimeSplit.as_of(dt.date.fromisoformat(as_of), spec.model)
-        test = _read_window(spec, warehouse, split.test, "test")
-        version = registered_version(context, model_key, as_of)
-        client = mlflow_tracking.client()
-        model = load_version(str(version["model_name"]), str(version["model_version"]))
-        scores = model.predict(test)
-        metrics = classification_metrics(
-            test[spec.label.name].to_numpy(), scores, float(version["threshold"])
-        )
-        for name, value in metrics.items():
-            client.log_metric(str(version["mlflow_run_id"]), f"test_{name}", value)
-        return dg.MaterializeResult(
-            metadata={
-                **{f"test_{k}": v for k, v in metrics.items()},
-                "model_version": version["model_version"],
-                "test_days": f"{split.test[0]}..{split.test[-1]}",
-            }
-        )
-
-    return _evaluation
+    keys = ("model_name", "model_version", "mlflow_run_id", "threshold", "converged", "best_iteration")
+    return {k: metadata[k].value for k in keys}
