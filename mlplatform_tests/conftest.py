@@ -48,6 +48,7 @@ def trained_flights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
         results = {
             "static": harness.materialize(harness.static_references()),
             "data": harness.materialize(harness.daily_tables(), first="2013-01-01", last="2013-01-20"),
-            "model": harness.materialize(["model", "evaluation"], partition=TRAIN_AS_OF),
+            "model": harness.materialize(["model"], partition=TRAIN_AS_OF),
+            "evaluation": harness.materialize(["evaluation", "candidate"], partition=TRAIN_AS_OF),
         }
         yield harness, results

@@ -81,3 +81,8 @@ class TabularModel:
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         return np.asarray(self.booster.predict(self.encoding.matrix(frame)))
+
+    def predict_record(self, record: Mapping[str, object]) -> float:
+        """One record, on one thread: OpenMP's thread hand-off costs more than a single row's trees,
+        and under CPU contention it costs milliseconds."""
+        return float(self.booster.predict(self.encoding.row(record), num_threads=1)[0])

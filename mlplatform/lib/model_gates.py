@@ -187,7 +187,7 @@ def latency_gate(model: TabularModel, records: list[dict], sla_ms: float, repeat
     for _ in range(repeats):
         for record in records:
             start = time.perf_counter()
-            model.booster.predict(model.encoding.row(record))
+            model.predict_record(record)
             timings.append((time.perf_counter() - start) * 1000)
     p50, p99 = float(np.percentile(timings, 50)), float(np.percentile(timings, 99))
     return GateResult(

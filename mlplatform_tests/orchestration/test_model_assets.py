@@ -63,7 +63,7 @@ def test_evaluation_scores_the_registered_version_on_the_test_days(
 ) -> None:
     harness, results = trained_flights
     model_md = _metadata(results["model"], "model")
-    evaluation = _metadata(results["model"], "evaluation")
+    evaluation = _metadata(results["evaluation"], "evaluation")
 
     test = harness.store.read_days("flight_delay", "features", ["2013-01-18", "2013-01-19", "2013-01-20"])
     assert evaluation["test_rows"] == test.height

@@ -132,7 +132,7 @@ def test_second_pipeline_runs_from_its_defs_yaml_alone(
     harness = Harness(load_spec("machine_failure"), tmp_path / "home", instance)
     location = dg.Definitions.merge(loaded, dg.Definitions(resources=harness.resources))
     keys = {k.to_user_string() for k in location.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {f"machine_failure/{n}" for n in ("raw", "machines", "features", "model", "evaluation")}
+    assert keys == {f"machine_failure/{n}" for n in ("raw", "machines", "features", "model", "evaluation", "candidate")}
     harness.assets = list(loaded.assets or [])
     _write_landing(harness.landing, days=10)
 
@@ -143,7 +143,7 @@ def test_second_pipeline_runs_from_its_defs_yaml_alone(
     assert "downtime_minutes" not in features.columns
     assert {"machine_age", "hour", "breaks_down"} <= set(features.columns)
 
-    model = harness.materialize(["model", "evaluation"], partition="2024-03-11")
+    model = harness.materialize(["model", "evaluation", "candidate"], partition="2024-03-11")
     assert model.success, failure_messages(model)
     versions = harness.client().search_model_versions("name = 'machine_failure'")
     assert [v.tags["as_of"] for v in versions] == ["2024-03-11"]
@@ -153,3 +153,4 @@ def test_second_pipeline_runs_from_its_defs_yaml_alone(
         if e.asset_key.path[-1] == "evaluation"
     )
     assert evaluation["test_auc"].value > 0.7
+    assert harness.client().get_model_version_by_alias("machine_failure", "champion").version == 1
