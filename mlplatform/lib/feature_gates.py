@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandera.polars as pa
 import polars as pl
-from sklearn.metrics import roc_auc_score
+from scipy.stats import rankdata
 
 from mlplatform.lib.contracts import describe, validate
 from mlplatform.lib.gates import GateResult
@@ -25,6 +25,8 @@ def feature_contract(spec: PipelineSpec) -> TableSchema:
     columns.update({c: {"type": "str", "nullable": True} for c in spec.features.categorical})
     columns.update({c: {"type": "float", "nullable": True} for c in spec.features.numeric})
     columns[spec.label.name] = {"type": "int", "min": 0, "max": 1}
+    for key in spec.entity:  # an entity column that is also a feature is still a key: never null
+        columns[key] = {**columns[key], "nullable": False}
     return TableSchema.model_validate({"columns": columns, "primary_key": spec.entity})
 
 
@@ -44,12 +46,19 @@ def feature_schema_gate(frame: pl.DataFrame, contract: pa.DataFrameSchema, entit
 
 
 def _univariate_auc(values: np.ndarray, label: np.ndarray) -> float | None:
-    """How well one feature alone ranks the label, either way round; None when undefined."""
+    """How well one feature alone ranks the label, either way round; None when undefined.
+
+    The Mann-Whitney form of the AUC on average ranks: equal to scikit-learn's, without its
+    per-call overhead (this runs for every numeric feature of every partition).
+    """
     keep = ~np.isnan(values)
-    if keep.sum() < 20 or len(np.unique(label[keep])) < 2:
+    positives = int(label[keep].sum())
+    negatives = int(keep.sum()) - positives
+    if keep.sum() < 20 or positives == 0 or negatives == 0:
         return None
-    auc = float(roc_auc_score(label[keep], values[keep]))
-    return max(auc, 1 - auc)
+    ranks = rankdata(values[keep])
+    auc = (ranks[label[keep] == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives)
+    return max(float(auc), 1 - float(auc))
 
 
 def leakage_gate(frame: pl.DataFrame, spec: PipelineSpec) -> GateResult:

@@ -28,7 +28,7 @@ def rows_fingerprint(frame: pl.DataFrame, keys: Sequence[str]) -> str:
     """A short hash of the rows' keys, in order: equal fingerprints mean the same test rows."""
     digest = hashlib.sha256()
     for row in frame.select(keys).cast(pl.String).iter_rows():
-        digest.update("\x1f".join(str(v) for v in row).encode())
+        digest.update("\x1f".join("\x00" if v is None else str(v) for v in row).encode())
         digest.update(b"\x1e")
     return digest.hexdigest()[:16]
 
@@ -72,7 +72,8 @@ def champion_gate(
         )
     sign = -1.0 if name in LOWER_IS_BETTER else 1.0
     improvement = sign * (metrics[name] - champion[name])
-    passed = improvement >= -gates.max_regression and improvement >= gates.min_improvement
+    required = gates.min_improvement if gates.min_improvement > 0 else -gates.max_regression
+    passed = improvement >= required
     rows = [
         {
             "metric": m,
@@ -85,7 +86,7 @@ def champion_gate(
     ]
     summary = (
         f"{name} {metrics[name]:.4f} vs champion v{champion_version} {champion[name]:.4f}: improvement "
-        f"{improvement:+.4f} (allowed regression {gates.max_regression}, required improvement {gates.min_improvement})"
+        f"{improvement:+.4f} (required {required:+.4f})"
     )
     return GateResult(
         "beats_champion",
@@ -171,7 +172,9 @@ def slice_gate(
             else "no slice large enough to judge"
         )
     )
-    summary += f"; {unjudged} slice(s) under {gates.min_slice_rows} rows reported, not judged"
+    summary += (
+        f"; {unjudged} slice(s) reported, not judged (under {gates.min_slice_rows} rows or one class only)"
+    )
     return GateResult(
         "slice_disparity",
         not too_wide,
@@ -200,7 +203,7 @@ def latency_gate(model: TabularModel, records: list[dict], sla_ms: float, repeat
 
 def determinism_gate(predict: Callable[[pl.DataFrame], np.ndarray], frame: pl.DataFrame) -> GateResult:
     first, second = predict(frame), predict(frame)
-    differing = int(np.sum(first != second))
+    differing = int(np.sum(~((first == second) | (np.isnan(first) & np.isnan(second)))))
     return GateResult(
         "determinism",
         differing == 0,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlplatform.lib.registry import CHALLENGER, CHAMPION
+from mlplatform.lib.spec import GateSpec
 
 
 @dataclass(frozen=True)
@@ -32,35 +33,29 @@ def decide(gates: dict[str, bool], reasons: list[dict], champion_version: str | 
 
 
 def metric_reasons(
-    metrics: dict[str, float],
-    champion: dict[str, float] | None,
-    floors: dict[str, float],
-    primary: str,
-    max_regression: float,
+    metrics: dict[str, float], champion: dict[str, float] | None, gates: GateSpec
 ) -> list[dict]:
     rows = []
+    floors, primary = gates.metric_floors, gates.primary_metric
+    required = gates.min_improvement if gates.min_improvement > 0 else -gates.max_regression
     for name in dict.fromkeys([primary, *floors, "log_loss", "f1"]):
         if name not in metrics:
             continue
         lower_better = name == "log_loss"
         champion_value = champion.get(name) if champion else None
-        improvement = (
-            None
-            if champion_value is None
-            else (champion_value - metrics[name] if lower_better else metrics[name] - champion_value)
-        )
-        threshold = (
-            f"{'<=' if lower_better else '>='} {floors[name]}"
-            if name in floors
-            else (f"improvement >= -{max_regression}" if name == primary and champion else "reported")
-        )
+        improvement = None
+        if champion_value is not None:
+            improvement = champion_value - metrics[name] if lower_better else metrics[name] - champion_value
+        rules = [f"{'<=' if lower_better else '>='} {floors[name]}"] if name in floors else []
+        if name == primary and champion:
+            rules.append(f"improvement >= {required:+g}")
         rows.append(
             {
                 "metric": name,
                 "value": metrics[name],
                 "champion": champion_value,
                 "improvement": improvement,
-                "threshold": threshold,
+                "threshold": " and ".join(rules) or "reported",
             }
         )
     return rows
