@@ -103,13 +103,7 @@ def evaluation_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) ->
                 "gain": model.booster.feature_importance("gain").astype(float),
             }
         )
-        reasons = metric_reasons(
-            metrics,
-            champion_metrics,
-            spec.gates.metric_floors,
-            spec.gates.primary_metric,
-            spec.gates.max_regression,
-        )
+        reasons = metric_reasons(metrics, champion_metrics, spec.gates)
         slices = next(g for g in gates if g.name == "slice_disparity").evidence
         fingerprint = rows_fingerprint(test, [*spec.entity])
         return dg.MaterializeResult(
