@@ -38,10 +38,18 @@ def partition_days(frame: pl.DataFrame, partition_expr: str) -> pl.DataFrame:
 
 
 def contract_gate(
-    frame: pl.DataFrame, contract: pa.DataFrameSchema, partition_expr: str | None, day: str | None
+    frame: pl.DataFrame,
+    contract: pa.DataFrameSchema,
+    partition_expr: str | None,
+    day: str | None,
+    failures: pl.DataFrame | None = None,
 ) -> GateResult:
-    """Types, nullability, ranges and allowed values (pandera), and rows filed under another day."""
-    failures = validate(contract, frame)
+    """Types, nullability, ranges and allowed values (pandera), and rows filed under another day.
+
+    ``failures`` are the pandera violations when the caller validated many partitions at once.
+    """
+    if failures is None:
+        failures = validate(contract, frame)
     if partition_expr and day:
         days = partition_days(frame, partition_expr)
         other = days.filter(pl.col("day").is_null() | (pl.col("day") != day))

@@ -30,8 +30,12 @@ def feature_contract(spec: PipelineSpec) -> TableSchema:
     return TableSchema.model_validate({"columns": columns, "primary_key": spec.entity})
 
 
-def feature_schema_gate(frame: pl.DataFrame, contract: pa.DataFrameSchema, entity: list[str]) -> GateResult:
-    failures = validate(contract, frame)
+def feature_schema_gate(
+    frame: pl.DataFrame, contract: pa.DataFrameSchema, entity: list[str], failures: pl.DataFrame | None = None
+) -> GateResult:
+    """``failures``: the pandera violations, when the caller validated many partitions at once."""
+    if failures is None:
+        failures = validate(contract, frame)
     duplicates = int(frame.select(pl.struct(entity).is_duplicated().sum()).item())
     summary = describe(failures) if failures.height else f"{frame.height} rows match the feature schema"
     if duplicates:

@@ -7,17 +7,20 @@ gate with the reason (file, column, rows) and no other gate runs.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandera.polars as pa
 import polars as pl
 
-from mlplatform.lib.contracts import FAILURE_COLUMNS
+from mlplatform.lib.contracts import FAILURE_COLUMNS, validate_days
 from mlplatform.lib.data_gates import completeness_gate, contract_gate, primary_key_gate, volume_gate
 from mlplatform.lib.gates import GateResult
 from mlplatform.lib.landing import LandingFileError, read_landing_file
 from mlplatform.lib.spec import DataGateSpec, TableSchema
+from mlplatform.lib.warehouse import day_range
 
 
 @dataclass(frozen=True)
@@ -37,18 +40,12 @@ class IngestResult:
         return f"{self.path}: " + "; ".join(f"{g.name}: {g.summary}" for g in blocking)
 
 
-def ingest_file(
-    path: Path,
-    schema: TableSchema,
-    contract: pa.DataFrameSchema,
-    null_values: list[str],
-    partition_expr: str | None = None,
-    day: str | None = None,
-    trailing_rows: list[int] | None = None,
-    data_gates: DataGateSpec | None = None,
-) -> IngestResult:
+def _read(
+    path: Path, schema: TableSchema, null_values: list[str]
+) -> tuple[pl.DataFrame | None, GateResult | None]:
+    """The typed frame, or the contract failure that says why the file cannot be typed."""
     try:
-        frame = read_landing_file(path, schema, null_values)
+        return read_landing_file(path, schema, null_values), None
     except LandingFileError as exc:
         column = exc.problem.split("'")[1] if exc.problem.startswith("column '") else "<file>"
         evidence = pl.DataFrame(
@@ -62,12 +59,87 @@ def ingest_file(
             ],
             schema=FAILURE_COLUMNS,
         )
-        return IngestResult(path, None, [GateResult("contract", False, str(exc), evidence=evidence)])
+        return None, GateResult("contract", False, str(exc), evidence=evidence)
+
+
+def _gates(
+    frame: pl.DataFrame,
+    schema: TableSchema,
+    contract: pa.DataFrameSchema,
+    partition_expr: str | None,
+    day: str | None,
+    trailing_rows: list[int] | None,
+    data_gates: DataGateSpec,
+    failures: pl.DataFrame | None = None,
+) -> list[GateResult]:
     gates = [
-        contract_gate(frame, contract, partition_expr, day),
+        contract_gate(frame, contract, partition_expr, day, failures),
         primary_key_gate(frame, schema.primary_key),
         completeness_gate(frame, schema),
     ]
     if day is not None:
-        gates.append(volume_gate(frame.height, trailing_rows or [], data_gates or DataGateSpec()))
-    return IngestResult(path, frame, gates)
+        gates.append(volume_gate(frame.height, trailing_rows or [], data_gates))
+    return gates
+
+
+def ingest_file(
+    path: Path,
+    schema: TableSchema,
+    contract: pa.DataFrameSchema,
+    null_values: list[str],
+    partition_expr: str | None = None,
+    day: str | None = None,
+    trailing_rows: list[int] | None = None,
+    data_gates: DataGateSpec | None = None,
+) -> IngestResult:
+    frame, unreadable = _read(path, schema, null_values)
+    if frame is None:
+        return IngestResult(path, None, [unreadable] if unreadable else [])
+    return IngestResult(
+        path,
+        frame,
+        _gates(frame, schema, contract, partition_expr, day, trailing_rows, data_gates or DataGateSpec()),
+    )
+
+
+def ingest_files(
+    paths: Mapping[str | None, Path],
+    schema: TableSchema,
+    contract: pa.DataFrameSchema,
+    null_values: list[str],
+    partition_expr: str | None,
+    data_gates: DataGateSpec,
+    stored_rows: Callable[[str], int | None],
+) -> dict[str | None, IngestResult]:
+    """Ingest many partitions' files with one contract validation for all of them.
+
+    Volume compares each day with the trailing days: earlier days of this batch where it has
+    them, otherwise what ``stored_rows`` reports from the warehouse.
+    """
+    frames: dict[str | None, pl.DataFrame] = {}
+    unreadable: dict[str | None, GateResult] = {}
+    for day, path in paths.items():
+        frame, failure = _read(path, schema, null_values)
+        if frame is None:
+            assert failure is not None
+            unreadable[day] = failure
+        else:
+            frames[day] = frame
+    failures = validate_days(contract, {str(d): f for d, f in frames.items()})
+    results: dict[str | None, IngestResult] = {}
+    for day, path in paths.items():
+        if day in unreadable:
+            results[day] = IngestResult(path, None, [unreadable[day]])
+            continue
+        trailing = None
+        if day is not None:
+            trailing = []
+            for previous in day_range(dt.date.fromisoformat(day), data_gates.volume_trailing_days):
+                rows = frames[previous].height if previous in frames else stored_rows(previous)
+                if rows is not None:
+                    trailing.append(rows)
+        gates = _gates(
+            frames[day], schema, contract, partition_expr, day, trailing, data_gates, failures[str(day)]
+        )
+        results[day] = IngestResult(path, frames[day], gates)
+    return results

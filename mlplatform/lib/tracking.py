@@ -10,6 +10,7 @@ it, which is how a person gets from a registry entry back to the lineage in Dags
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from importlib.metadata import version as installed
 
@@ -17,6 +18,7 @@ import lightgbm as lgb
 import mlflow
 import mlflow.lightgbm
 from mlflow import MlflowClient
+from mlflow.entities import Metric
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
@@ -72,8 +74,14 @@ def log_training(
             }
         )
         mlflow.log_metrics({f"validation_{k}": v for k, v in result.validation_metrics.items()})
-        for step, loss in enumerate(result.validation_loss):
-            mlflow.log_metric("validation_curve_logloss", loss, step=step, synchronous=False)
+        now = int(time.time() * 1000)
+        client.log_batch(
+            run.info.run_id,
+            metrics=[
+                Metric("validation_curve_logloss", loss, now, step)
+                for step, loss in enumerate(result.validation_loss)
+            ],
+        )
         mlflow.log_dict(data_versions, "data_versions.json")
         mlflow.log_dict({"features": result.importance().to_dicts()}, "feature_importance.json")
         result.model.booster.pandas_categorical = result.model.encoding.vocabulary

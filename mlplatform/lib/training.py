@@ -24,7 +24,9 @@ BASE_PARAMS = {
     "objective": "binary",
     "metric": "binary_logloss",
     "verbosity": -1,
-    "num_threads": 2,
+    # One thread: on 2 cores shared with Dagster and other runs, OpenMP's spinning threads made a
+    # 0.5 s training take 4 s; a spec can raise it in model.params on a dedicated machine.
+    "num_threads": 1,
     "deterministic": True,
     "seed": 7,
 }

@@ -16,7 +16,9 @@ from mlplatform.lib.orchestration.metadata import markdown_table
 def gate_metadata(gate: GateResult) -> dict:
     metadata: dict = {"summary": gate.summary}
     metadata.update({k: v for k, v in gate.figures.items() if v is not None})
-    if gate.evidence is not None and gate.evidence.height:
+    # Evidence explains a closed or warning gate; a passing partition needs only its figures
+    # (and in a year's backfill, 3,600 passing evaluations without tables are far cheaper to store).
+    if not gate.passed and gate.evidence is not None and gate.evidence.height:
         metadata["evidence"] = markdown_table(gate.evidence, max_rows=30)
     return metadata
 

@@ -7,7 +7,7 @@ any is written.
 import dagster as dg
 import polars as pl
 
-from mlplatform.lib.contracts import build_schema
+from mlplatform.lib.contracts import build_schema, validate_days
 from mlplatform.lib.feature_gates import (
     feature_contract,
     feature_schema_gate,
@@ -29,15 +29,15 @@ CHECKS = {
 
 
 def _build(
-    spec: PipelineSpec, raw: pl.DataFrame, refs: dict[str, pl.DataFrame], contract
+    spec: PipelineSpec, raw: pl.DataFrame, refs: dict[str, pl.DataFrame]
 ) -> tuple[pl.DataFrame | None, list[GateResult]]:
+    """The day's labelled features, or the gate a broken feature function failed."""
     try:
-        frame = attach_label(spec, raw, compute_features(spec, raw, refs))
+        return attach_label(spec, raw, compute_features(spec, raw, refs)), []
     except LeakageError as exc:
         return None, [function_failure("no_label_leakage", str(exc))]
     except FeatureError as exc:
         return None, [function_failure("feature_schema", str(exc))]
-    return frame, [feature_schema_gate(frame, contract, spec.entity), leakage_gate(frame, spec)]
 
 
 def features_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -68,7 +68,14 @@ def features_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> d
         for day in context.partition_keys:
             raw = store.read(spec.name, "raw", day)
             refs = {**static, **{n: store.read(spec.name, n, day) for n in daily_refs}}
-            built[day], gates[day] = _build(spec, raw, refs, contract)
+            built[day], gates[day] = _build(spec, raw, refs)
+        failures = validate_days(contract, {d: f for d, f in built.items() if f is not None})
+        for day, frame in built.items():
+            if frame is not None:
+                gates[day] = [
+                    feature_schema_gate(frame, contract, spec.entity, failures[day]),
+                    leakage_gate(frame, spec),
+                ]
         yield from stop_if_blocked(key, gates)
         rows: list[dict] = []
         positives = total = 0

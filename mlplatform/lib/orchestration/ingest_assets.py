@@ -11,12 +11,11 @@ import dagster as dg
 import polars as pl
 
 from mlplatform.lib.contracts import build_schema
-from mlplatform.lib.ingest import IngestResult, ingest_file
+from mlplatform.lib.ingest import ingest_files
 from mlplatform.lib.orchestration.checks import check_outputs, gate_evaluation, stop_if_blocked
 from mlplatform.lib.orchestration.metadata import day_range_label, markdown_table
 from mlplatform.lib.orchestration.resources import LandingZone, Warehouse
 from mlplatform.lib.spec import PipelineSpec, TableSchema
-from mlplatform.lib.warehouse import ParquetWarehouse, day_range
 
 CHECKS = {
     "contract": "The pandera contract from the spec: types, nullability, ranges, allowed values, "
@@ -25,23 +24,6 @@ CHECKS = {
     "completeness": "Each column's null share within its limit; an entirely null column fails.",
     "volume": "Rows against the median of the trailing partitions: empty blocks, outside the band warns.",
 }
-
-
-def _trailing_rows(
-    store: ParquetWarehouse,
-    spec: PipelineSpec,
-    table: str,
-    day: str,
-    this_run: dict[str | None, IngestResult],
-) -> list[int]:
-    counts = []
-    for previous in day_range(dt.date.fromisoformat(day), spec.data_gates.volume_trailing_days):
-        earlier = this_run.get(previous)
-        if earlier is not None and earlier.frame is not None:
-            counts.append(earlier.frame.height)
-        elif store.exists(spec.name, table, previous):
-            counts.append(store.row_count(spec.name, table, previous))
-    return counts
 
 
 def ingest_asset(
@@ -82,18 +64,14 @@ def ingest_asset(
         folder = landing.folder(spec.name)
         store = warehouse.store()
         days: list[str | None] = list(context.partition_keys) if partitions else [None]
-        results: dict[str | None, IngestResult] = {}
-        for day in days:
-            results[day] = ingest_file(
-                folder / (path_pattern.format(day=day) if day else path_pattern),
-                schema,
-                contract,
-                spec.source.null_values,
-                partition_expr,
-                day,
-                _trailing_rows(store, spec, table, day, results) if day else None,
-                spec.data_gates,
-            )
+        paths = {d: folder / (path_pattern.format(day=d) if d else path_pattern) for d in days}
+
+        def stored_rows(day: str) -> int | None:
+            return store.row_count(spec.name, table, day) if store.exists(spec.name, table, day) else None
+
+        results = ingest_files(
+            paths, schema, contract, spec.source.null_values, partition_expr, spec.data_gates, stored_rows
+        )
         yield from stop_if_blocked(key, {d: r.gates for d, r in results.items()})
         per_day: list[dict] = []
         versions: list[str] = []

@@ -45,6 +45,7 @@ def model_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.A
         group_name=spec.name,
         kinds={"lightgbm", "mlflow"},
         deps=[window_dep(spec)],
+        pool="training",
         description=f"LightGBM as of day D, trained on the {spec.model.window_days} days before D "
         f"({spec.model.train_days} train / {spec.model.validation_days} validation / "
         f"{spec.model.test_days} test), registered in MLflow as {spec.name!r}.",

@@ -1,0 +1,173 @@
+"""Training benchmark: the ``flight_delay/model`` asset for one as-of day vs a bare ``lightgbm.train``.
+
+Setup (untimed): replay 2013-01-01..2013-03-31 into a temporary landing zone, write the
+``features`` partitions with the library's own functions (typing, ``compute_features``,
+``attach_label``, ``ParquetWarehouse.write``; gates are the backfill benchmark's business) and
+create the SQLite MLflow store and experiment. Timed, ``REPEATS`` times each, medians reported:
+
+1. asset: ``flight_delay/model`` as of 2013-03-31 executed in-process (read the 56-day window,
+   ``train_model``, data versions, MLflow logging and registration, Dagster run bookkeeping);
+2. bare: ``lightgbm.train`` with the same parameters, the same matrices (built with ``Encoding``
+   as ``train_model`` does, outside the timing) and the same early stopping;
+3. the asset's pieces, calling the same library functions one by one: where the time goes
+   (``train_model`` is Encoding + ``lightgbm.train`` + scoring the validation days).
+
+Why: training should cost what LightGBM costs; the target is asset/bare at most 1.3.
+Run from the repository root: ``.venv/bin/python benchmarks/train.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from common import median, report, temp_home, timed, verdict
+
+START, DAYS, AS_OF = dt.date(2013, 1, 1), 90, "2013-03-31"
+REPEATS = 5
+TARGET_RATIO = 1.3
+
+
+def prepare_features(spec, landing, store) -> None:
+    """Write the ``features`` partitions as the asset computes them (no gates evaluated)."""
+    from mlplatform.lib.features import attach_label, compute_features
+    from mlplatform.lib.landing import read_landing_file
+
+    refs = spec.references.items()
+    read = lambda path, schema: read_landing_file(landing / path, schema, spec.source.null_values)  # noqa: E731
+    static = {n: read(r.path, r.schema_) for n, r in refs if not r.partitioned}
+    for day in [(START + dt.timedelta(days=n)).isoformat() for n in range(DAYS)]:
+        raw = read(spec.source.path.format(day=day), spec.schema_)
+        daily = {n: read(r.path.format(day=day), r.schema_) for n, r in refs if r.partitioned}
+        features = attach_label(spec, raw, compute_features(spec, raw, {**static, **daily}))
+        store.write(spec.name, "features", features, day)
+
+
+def asset_pieces(spec, store, tracking, split, params: dict) -> dict[str, float]:
+    """Seconds of each piece of the asset's work, calling the same library functions in turn."""
+    from mlplatform.lib.metrics import best_f1_threshold, classification_metrics
+    from mlplatform.lib.model import Encoding
+    from mlplatform.lib.tracking import log_training
+    from mlplatform.lib.training import train_model
+
+    label, categorical, numeric = spec.label.name, spec.features.categorical, spec.features.numeric
+    seconds: dict[str, float] = {}
+
+    def read_window() -> tuple:
+        read = lambda days: store.read_days(spec.name, "features", days)  # noqa: E731
+        return read(split.train), read(split.validation)
+
+    def encode() -> None:
+        encoding = Encoding.fit(train, categorical, numeric)
+        encoding.matrix(train), encoding.matrix(validation)
+
+    def score(model) -> None:
+        scores, truth = model.predict(validation), validation[label].to_numpy()
+        classification_metrics(truth, scores, best_f1_threshold(truth, scores))
+
+    def data_versions() -> dict[str, str]:
+        return {f"features/day={d}": store.data_version(spec.name, "features", d) for d in split.all_days}
+
+    def log(result, versions: dict) -> None:
+        client, experiment = tracking.client(), tracking.experiment_id(spec.name)
+        log_training(
+            client, experiment, spec.name, AS_OF, split, result, params, versions, {"pipeline": spec.name}
+        )
+
+    seconds["read"], (train, validation) = timed(read_window)
+    seconds["encode"], _ = timed(encode)
+    seconds["train_model"], result = timed(
+        train_model, train, validation, label, categorical, numeric, spec.model
+    )
+    seconds["after_train"], _ = timed(score, result.model)
+    seconds["data_versions"], versions = timed(data_versions)
+    seconds["mlflow"], _ = timed(log, result, versions)
+    return seconds
+
+
+def main() -> None:
+    with temp_home():
+        import dagster as dg
+        import lightgbm as lgb
+
+        from mlplatform.definitions import defs as load_defs
+        from mlplatform.lib import settings
+        from mlplatform.lib.model import Encoding
+        from mlplatform.lib.orchestration.resources import MlflowTracking
+        from mlplatform.lib.pipelines import load_spec
+        from mlplatform.lib.replay import replay
+        from mlplatform.lib.training import BASE_PARAMS, TimeSplit
+        from mlplatform.lib.warehouse import ParquetWarehouse
+
+        spec = load_spec("flight_delay")
+        landing, store = settings.landing_dir(spec.name), ParquetWarehouse(settings.warehouse_root())
+        print(f"setup: replay and features for {DAYS} days from {START}", flush=True)
+        replay(spec, landing, START, DAYS)
+        prepare_features(spec, landing, store)
+        tracking = MlflowTracking()
+        tracking.experiment_id(spec.name)  # creates the SQLite store (migrations) and the experiment
+        job = load_defs().resolve_implicit_global_asset_job_def()
+        split = TimeSplit.as_of(dt.date.fromisoformat(AS_OF), spec.model)
+        params = {**BASE_PARAMS, **spec.model.params}
+        label, categorical = spec.label.name, spec.features.categorical
+        train = store.read_days(spec.name, "features", split.train)
+        validation = store.read_days(spec.name, "features", split.validation)
+        encoding = Encoding.fit(train, categorical, spec.features.numeric)
+        x_train, y_train = encoding.matrix(train), train[label].to_numpy()
+        x_val, y_val = encoding.matrix(validation), validation[label].to_numpy()
+
+        def bare() -> lgb.Booster:
+            train_set = lgb.Dataset(x_train, label=y_train, feature_name=encoding.features,
+                                    categorical_feature=categorical, free_raw_data=True)  # fmt: skip
+            valid_set = lgb.Dataset(x_val, label=y_val, reference=train_set)
+            stop = lgb.early_stopping(spec.model.early_stopping_rounds, verbose=False)
+            return lgb.train(params, train_set, num_boost_round=spec.model.num_boost_round,
+                             valid_sets=[valid_set], callbacks=[stop])  # fmt: skip
+
+        times: dict[str, list[float]] = {}
+        best: dict[str, set[int]] = {"asset": set(), "bare": set()}
+        model = dg.AssetKey([spec.name, "model"])
+        with dg.DagsterInstance.get() as instance:
+            for n in range(REPEATS):
+                print(f"timed: repetition {n + 1} of {REPEATS}", flush=True)
+                asset_s, run = timed(job.execute_in_process, instance=instance, partition_key=AS_OF,
+                                     asset_selection=[model])  # fmt: skip
+                bare_s, booster = timed(bare)
+                metadata = run.asset_materializations_for_node(f"{spec.name}__model")[0].metadata
+                best["asset"].add(int(metadata["best_iteration"].value))
+                best["bare"].add(booster.best_iteration)
+                pieces = asset_pieces(spec, store, tracking, split, params)
+                for name, value in {"asset": asset_s, "bare": bare_s, **pieces}.items():
+                    times.setdefault(name, []).append(value)
+
+    m = {name: median(values) for name, values in times.items()}
+    lo = {name: min(values) for name, values in times.items()}
+    m["dagster"] = m["asset"] - m["read"] - m["train_model"] - m["data_versions"] - m["mlflow"]
+    ratio = m["asset"] / m["bare"]
+    share = lambda name: f"{m[name]:.2f} s ({m[name] / m['asset']:.0%})"  # noqa: E731
+    table = [
+        ("lightgbm num_threads", str(params.get("num_threads"))),
+        ("rows train / validation", f"{train.height} / {validation.height}"),
+        ("best iteration asset / bare", f"{sorted(best['asset'])} / {sorted(best['bare'])}"),
+        (f"asset run, median of {REPEATS} (min)", f"{m['asset']:.2f} s ({lo['asset']:.2f} s)"),
+        (f"bare lightgbm.train, median of {REPEATS} (min)", f"{m['bare']:.2f} s ({lo['bare']:.2f} s)"),
+        ("ratio asset/bare, medians", f"{ratio:.2f}", "<= 1.3", verdict(ratio <= TARGET_RATIO)),
+        ("ratio asset/bare, minimums", f"{lo['asset'] / lo['bare']:.2f}"),
+        ("asset breakdown (medians):", ""),
+        ("  read window (read_days)", share("read")),
+        ("  Encoding.fit + matrix", share("encode")),
+        ("  lightgbm.train", share("bare")),
+        ("  predict + threshold + metrics", share("after_train")),
+        ("  data versions (data_version)", share("data_versions")),
+        ("  MLflow log_training + register", share("mlflow")),
+        ("  Dagster run (the remainder)", share("dagster")),
+    ]
+    rows = {"train": train.height, "validation": validation.height}
+    report("train", table, {"as_of": AS_OF,
+                            "repeats": REPEATS, "rows": rows, "seconds": times,
+                            "best_iteration": {k: sorted(v) for k, v in best.items()},
+                            "medians": m, "ratio": ratio, "target_ratio_at_most": TARGET_RATIO,
+                            "met": ratio <= TARGET_RATIO})  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
