@@ -26,28 +26,14 @@ from mlplatform.lib.model_gates import (
 from mlplatform.lib.promotion import decide, metric_reasons
 from mlplatform.lib.spec import GateSpec, ModelSpec
 from mlplatform.lib.training import TrainingResult, train_model
+from mlplatform_tests.lib.synthetic import CATEGORICAL, NUMERIC, synthetic
 
-CATEGORICAL = ["carrier"]
-NUMERIC = ["temp", "load"]
 SPEC = ModelSpec(
     params={"num_leaves": 7, "min_data_in_leaf": 20},
     num_boost_round=100,
     early_stopping_rounds=10,
     min_rows=200,
 )
-
-
-def synthetic(n: int, seed: int) -> pl.DataFrame:
-    """A label driven by one categorical and two numeric features, with a row key; no nulls."""
-    rng = np.random.default_rng(seed)
-    carrier = rng.choice(["AA", "B6", "DL", "UA"], n)
-    temp = rng.normal(size=n)
-    load = rng.uniform(size=n)
-    logit = 1.5 * temp + 1.5 * (carrier == "AA") - 1.5 * (carrier == "UA") + 2.0 * (load - 0.5)
-    label = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(np.int64)
-    return pl.DataFrame(
-        {"id": np.arange(n), "carrier": carrier, "temp": temp, "load": load, "delayed": label}
-    )
 
 
 @pytest.fixture(scope="module")

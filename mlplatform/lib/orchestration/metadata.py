@@ -30,3 +30,13 @@ def markdown_table(frame: pl.DataFrame, max_rows: int = 20) -> dg.MetadataValue:
 
 def day_range_label(days: list[str]) -> str:
     return days[0] if len(days) == 1 else f"{days[0]}..{days[-1]} ({len(days)} days)"
+
+
+def latest_metadata(context: dg.AssetExecutionContext, key: dg.AssetKey, day: str) -> dict:
+    """The metadata of ``key``'s latest materialization for ``day``; a Failure if there is none."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day]), limit=1
+    ).records
+    if not records or records[0].asset_materialization is None:
+        raise dg.Failure(f"{key.to_user_string()} has no materialization for {day}: materialize it first")
+    return {name: value.value for name, value in records[0].asset_materialization.metadata.items()}

@@ -9,7 +9,7 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from mlplatform.lib.orchestration.metadata import markdown_table
+from mlplatform.lib.orchestration.metadata import latest_metadata, markdown_table
 from mlplatform.lib.orchestration.resources import MlflowTracking, Warehouse
 from mlplatform.lib.spec import PipelineSpec
 from mlplatform.lib.tracking import log_training
@@ -109,11 +109,6 @@ def model_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.A
 
 def registered_version(context: dg.AssetExecutionContext, model_key: dg.AssetKey, day: str) -> dict:
     """The model version the ``model`` asset registered for ``day``, from its materialization."""
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=model_key, asset_partitions=[day]), limit=1
-    ).records
-    if not records or records[0].asset_materialization is None:
-        raise dg.Failure(f"{model_key.to_user_string()} has no materialization for {day}")
-    metadata = records[0].asset_materialization.metadata
+    metadata = latest_metadata(context, model_key, day)
     keys = ("model_name", "model_version", "mlflow_run_id", "threshold", "converged", "best_iteration")
-    return {k: metadata[k].value for k in keys}
+    return {k: metadata[k] for k in keys}

@@ -15,7 +15,7 @@ import polars as pl
 from mlplatform.lib.gates import GateResult
 from mlplatform.lib.model_gates import evaluate_all, rows_fingerprint
 from mlplatform.lib.orchestration.checks import gate_metadata
-from mlplatform.lib.orchestration.metadata import markdown_table
+from mlplatform.lib.orchestration.metadata import latest_metadata, markdown_table
 from mlplatform.lib.orchestration.model_assets import read_window, registered_version, window_dep
 from mlplatform.lib.orchestration.resources import MlflowTracking, Warehouse
 from mlplatform.lib.promotion import decide, metric_reasons
@@ -155,17 +155,12 @@ def candidate_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> 
     )
     def _candidate(context: dg.AssetExecutionContext, mlflow_tracking: MlflowTracking):
         day = context.partition_key
-        records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=evaluation_key, asset_partitions=[day]), limit=1
-        ).records
-        if not records or records[0].asset_materialization is None:
-            raise dg.Failure(f"{evaluation_key.to_user_string()} has no materialization for {day}")
-        evaluation = records[0].asset_materialization.metadata
-        version = str(evaluation["model_version"].value)
+        evaluation = latest_metadata(context, evaluation_key, day)
+        version = str(evaluation["model_version"])
         client = mlflow_tracking.client()
         champion_version = alias_version(client, spec.name, CHAMPION)
-        reasons = evaluation["reasons"].value
-        decision = decide(evaluation["gates"].value, reasons, champion_version)
+        reasons = evaluation["reasons"]
+        decision = decide(evaluation["gates"], reasons, champion_version)
         before = aliases(client, spec.name)
         if decision.alias:
             client.set_registered_model_alias(spec.name, decision.alias, version)
