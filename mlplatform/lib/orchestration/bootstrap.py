@@ -59,12 +59,7 @@ def bootstrap(pipeline: str, start: dt.date | None, days: int, retrain: bool = F
         if trained and not retrain:
             print(f"skip   model as of {as_of}: already trained (--retrain to train again)")
             return 0
-        if not _run(
-            defs,
-            instance,
-            [key("model"), key("evaluation")],
-            f"model and evaluation as of {as_of}",
-            partition_key=as_of,
-        ):
+        gated = [key("model"), key("evaluation"), key("candidate")]
+        if not _run(defs, instance, gated, f"model, gates and promotion as of {as_of}", partition_key=as_of):
             return 1
     return 0
