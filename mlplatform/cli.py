@@ -1,4 +1,4 @@
-"""``mlplatform``: the platform's own commands (replay, bootstrap, up, sql).
+"""``mlplatform``: the platform's own commands (replay, bootstrap, up, serve, sql).
 
 Everything here is a thin shell over library code: replay over ``lib.replay``, bootstrap over the
 same assets the Dagster UI materializes, recorded in the same Dagster instance.
@@ -125,6 +125,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         stop()
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from mlplatform.serving.server import serve
+
+    serve(args.host, args.port, args.poll_seconds)
+    return 0
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     import polars as pl
 
@@ -173,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--dagster-port", type=int, default=3000)
     up.add_argument("--mlflow-port", type=int, default=5000)
     up.set_defaults(func=cmd_up)
+
+    serve = commands.add_parser("serve", help="run the prediction service (FastAPI on uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--poll-seconds", type=float, default=5.0, help="how often to read the registry")
+    serve.set_defaults(func=cmd_serve)
 
     sql = commands.add_parser("sql", help="DuckDB SQL over the warehouse (one view per table)")
     sql.add_argument("query", nargs="?", help="run one query and exit; without it, read stdin")

@@ -38,3 +38,8 @@ def mlflow_ui_url() -> str:
 
 def dagster_home() -> Path:
     return Path(os.environ.get("DAGSTER_HOME", home() / "dagster"))
+
+
+def prediction_log_dir() -> Path:
+    """Where the prediction service appends its log (one Parquet file per flush)."""
+    return Path(os.environ.get("MLPLATFORM_PREDICTION_LOG", home() / "predictions"))

@@ -1,0 +1,1 @@
+"""The prediction service: FastAPI over the pipelines' registered models (see app.py)."""

@@ -1,0 +1,38 @@
+"""Building the service from the environment, and running it under uvicorn (``mlplatform serve``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mlflow
+from fastapi import FastAPI
+from mlflow import MlflowClient
+
+from mlplatform.lib import settings
+from mlplatform.lib.pipelines import load_specs
+from mlplatform.serving.app import build_pipeline, create_app
+from mlplatform.serving.prediction_log import PredictionLog
+
+
+def app_from_environment(poll_seconds: float = 5.0, flush_seconds: float = 1.0) -> FastAPI:
+    """Every declared pipeline, the registry at MLFLOW_TRACKING_URI, the warehouse and prediction
+    log under MLPLATFORM_HOME, and MLPLATFORM_API_TOKEN if set; read now, at start-up."""
+    uri = settings.mlflow_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    pipelines = {
+        name: build_pipeline(
+            spec, Path(settings.warehouse_root()), lambda: MlflowClient(uri, uri), poll_seconds
+        )
+        for name, spec in load_specs().items()
+    }
+    log = PredictionLog(settings.prediction_log_dir(), flush_seconds)
+    max_batch = min((p.spec.rollout.max_batch for p in pipelines.values()), default=1000)
+    return create_app(pipelines, log, os.environ.get("MLPLATFORM_API_TOKEN") or None, max_batch)
+
+
+def serve(host: str, port: int, poll_seconds: float) -> None:
+    import uvicorn
+
+    uvicorn.run(app_from_environment(poll_seconds), host=host, port=port, workers=1, log_level="info")

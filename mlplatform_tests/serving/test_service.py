@@ -1,0 +1,198 @@
+"""The prediction service over HTTP: a real uvicorn server on 127.0.0.1, real MLflow registry."""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+import uvicorn
+
+from mlplatform.lib.tracking import load_version
+from mlplatform.serving.app import build_pipeline, create_app
+from mlplatform.serving.prediction_log import PredictionLog, read_log
+from mlplatform_tests.harness import Harness
+
+TOKEN = "test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+DAY = "2013-01-20"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Service:
+    def __init__(self, harness: Harness, log_root: Path, max_batch: int = 50) -> None:
+        pipeline = build_pipeline(harness.spec, harness.home / "warehouse", harness.client, poll_seconds=0.2)
+        self.pipeline = pipeline
+        self.log_root = log_root
+        app = create_app({"flight_delay": pipeline}, PredictionLog(log_root, 0.2), TOKEN, max_batch)
+        self.port = _free_port()
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Service:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def flights_served(
+    trained_flights: tuple[Harness, dict], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Harness, Service]]:
+    harness, _ = trained_flights
+    client = harness.client()
+    client.set_registered_model_alias("flight_delay", "champion", "1")
+    with Service(harness, tmp_path_factory.mktemp("predictions")) as service:
+        yield harness, service
+    client.delete_registered_model_alias("flight_delay", "champion")
+
+
+def _requests(harness: Harness, day: str = DAY, n: int = 20) -> list[dict]:
+    raw = harness.store.read("flight_delay", "raw", day).head(n)
+    return json.loads(raw.select(harness.spec.serving_columns).write_json())
+
+
+def test_health_ready_and_model(flights_served: tuple[Harness, Service]) -> None:
+    _, service = flights_served
+    assert httpx.get(f"{service.url}/health").json() == {"status": "alive"}
+    ready = httpx.get(f"{service.url}/ready")
+    assert ready.status_code == 200 and ready.json()["pipelines"]["flight_delay"]["champion"] == "1"
+    model = httpx.get(f"{service.url}/v1/pipelines/flight_delay/model", headers=AUTH).json()
+    assert model["aliases"] == {"champion": "1"} and model["rollout"]["strategy"] == "none"
+
+
+def test_online_features_equal_the_offline_features_rows(flights_served: tuple[Harness, Service]) -> None:
+    harness, service = flights_served
+    records = [r.model_dump() for r in service.pipeline.records.validate_python(_requests(harness, n=200))]
+    online = service.pipeline.online.features(records)
+    offline = harness.store.read("flight_delay", "features", DAY).drop("delayed")
+    joined = online.join(offline, on=harness.spec.entity, how="left", suffix="_offline")
+    assert joined.height == online.height == 200
+    for column in harness.spec.features.columns:
+        if column in harness.spec.entity:
+            continue
+        assert joined[column].equals(joined[f"{column}_offline"]), column
+
+
+def test_single_and_batch_predictions_are_the_registered_models(
+    flights_served: tuple[Harness, Service],
+) -> None:
+    harness, service = flights_served
+    records = _requests(harness, n=10)
+    model = load_version("flight_delay", "1")
+    expected = model.predict(harness.store.read("flight_delay", "features", DAY).head(10))
+
+    one = httpx.post(f"{service.url}/v1/pipelines/flight_delay/predict", json=records[0], headers=AUTH)
+    batch = httpx.post(
+        f"{service.url}/v1/pipelines/flight_delay/predict", json={"records": records}, headers=AUTH
+    )
+
+    assert one.status_code == 200, one.text
+    assert one.json()["prediction"] == pytest.approx(expected[0], abs=1e-12)
+    assert (one.json()["model_version"], one.json()["variant"]) == ("1", "champion")
+    answers = batch.json()["predictions"]
+    assert [a["prediction"] for a in answers] == pytest.approx(list(expected), abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "named"),
+    [
+        (b"{not json", AUTH, 400, "malformed JSON"),
+        ("drop:carrier", AUTH, 422, "carrier"),
+        ("set:distance=far", AUTH, 422, "distance"),
+        ("set:arr_delay=12.0", AUTH, 422, "arr_delay"),
+        (b'{"distance": NaN}', AUTH, 422, "distance"),
+        ({"records": []}, AUTH, 422, "records is empty"),
+        ("oversized", AUTH, 413, "exceed the maximum batch"),
+        ("valid", {}, 401, "bearer token"),
+        ("valid", {"Authorization": "Bearer wrong"}, 401, "bearer token"),
+        ("valid", {**AUTH, "X-Target-Variant": "purple"}, 400, "X-Target-Variant"),
+    ],
+)
+def test_bad_input_gets_a_4xx_naming_the_problem(
+    flights_served: tuple[Harness, Service], body: object, headers: dict, status: int, named: str
+) -> None:
+    harness, service = flights_served
+    record = _requests(harness, n=1)[0]
+    if body == "valid":
+        content = json.dumps(record).encode()
+    elif body == "oversized":
+        content = json.dumps({"records": [record] * 51}).encode()
+    elif isinstance(body, str) and body.startswith("drop:"):
+        content = json.dumps({k: v for k, v in record.items() if k != body[5:]}).encode()
+    elif isinstance(body, str) and body.startswith("set:"):
+        field, _, value = body[4:].partition("=")
+        content = json.dumps({**record, field: float(value) if value[0].isdigit() else value}).encode()
+    elif isinstance(body, bytes) and body.startswith(b'{"distance"'):
+        content = (
+            json.dumps(record)
+            .replace('"distance": ' + json.dumps(record["distance"]), '"distance": NaN')
+            .encode()
+        )
+    elif isinstance(body, bytes):
+        content = body
+    else:
+        content = json.dumps(body).encode()
+
+    response = httpx.post(
+        f"{service.url}/v1/pipelines/flight_delay/predict",
+        content=content,
+        headers={"Content-Type": "application/json", **headers},
+    )
+
+    assert response.status_code == status, response.text
+    assert named in response.text
+    still = httpx.post(f"{service.url}/v1/pipelines/flight_delay/predict", json=record, headers=AUTH)
+    assert still.status_code == 200
+
+
+def test_unknown_pipeline_is_404(flights_served: tuple[Harness, Service]) -> None:
+    _, service = flights_served
+    response = httpx.post(f"{service.url}/v1/pipelines/nope/predict", json={}, headers=AUTH)
+    assert response.status_code == 404 and "unknown pipeline 'nope'" in response.text
+
+
+def test_every_answer_is_in_the_prediction_log_once(flights_served: tuple[Harness, Service]) -> None:
+    harness, service = flights_served
+    records = _requests(harness, n=5)
+    ids = []
+    for n in range(30):
+        response = httpx.post(
+            f"{service.url}/v1/pipelines/flight_delay/predict",
+            json=records[n % 5],
+            headers={**AUTH, "X-Request-Id": f"log-{n}"},
+        )
+        ids.append(response.json()["request_id"])
+    deadline = time.monotonic() + 10
+    while True:
+        logged = read_log(service.log_root, "flight_delay").filter(
+            pl.col("request_id").str.starts_with("log-")
+        )
+        if logged.height >= 30 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert sorted(logged["request_id"].to_list()) == sorted(ids)
+    assert set(logged["model_version"]) == {"1"} and set(logged["variant"]) == {"champion"}
+    assert all(not math.isnan(v) for v in logged["prediction"])
