@@ -1,4 +1,4 @@
-"""``mlplatform``: the platform's own commands (replay, bootstrap, up, serve, sql).
+"""``mlplatform``: the platform's own commands (replay, bootstrap, up, serve, rollback, sql).
 
 Everything here is a thin shell over library code: replay over ``lib.replay``, bootstrap over the
 same assets the Dagster UI materializes, recorded in the same Dagster instance.
@@ -132,6 +132,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """Run the pipeline's rollback job on the local instance, so the UI records it too."""
+    import dagster as dg
+
+    from mlplatform.definitions import defs
+
+    job = defs().resolve_job_def(f"{args.pipeline}_rollback")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+    for event in result.get_asset_materialization_events():
+        print(f"{args.pipeline}: {event.materialization.metadata['step'].value}")
+    return 0 if result.success else 1
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     import polars as pl
 
@@ -186,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--poll-seconds", type=float, default=5.0, help="how often to read the registry")
     serve.set_defaults(func=cmd_serve)
+
+    rollback = commands.add_parser("rollback", help="stop a rollout, or move champion back to previous")
+    rollback.add_argument("--pipeline", required=True)
+    rollback.set_defaults(func=cmd_rollback)
 
     sql = commands.add_parser("sql", help="DuckDB SQL over the warehouse (one view per table)")
     sql.add_argument("query", nargs="?", help="run one query and exit; without it, read stdin")

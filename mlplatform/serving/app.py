@@ -268,9 +268,15 @@ def _shadow(
     )
 
 
-def build_pipeline(spec: PipelineSpec, warehouse_root: Path, client: Any, poll_seconds: float) -> Pipeline:
+def build_pipeline(
+    spec: PipelineSpec,
+    warehouse_root: Path,
+    client: Any,
+    poll_seconds: float,
+    models: RegistryModels | None = None,
+) -> Pipeline:
     from mlplatform.lib.warehouse import ParquetWarehouse
 
     records: TypeAdapter = TypeAdapter(list[record_model(spec)])  # type: ignore[misc, arg-type]
     online = OnlineFeatures(spec, ParquetWarehouse(warehouse_root))
-    return Pipeline(spec, records, online, RegistryModels(spec.name, client, poll_seconds))
+    return Pipeline(spec, records, online, models or RegistryModels(spec.name, client, poll_seconds))

@@ -99,3 +99,14 @@ class RegistryModels:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+class PinnedModels(RegistryModels):
+    """Exactly the given models, never refreshed: the smoke test's throwaway service uses it."""
+
+    def __init__(self, model_name: str, snapshot: Snapshot) -> None:
+        super().__init__(model_name, client=lambda: None, poll_seconds=3600)  # type: ignore[arg-type, return-value]
+        self.snapshot = snapshot
+
+    def refresh(self) -> None:
+        self.last_attempt = time.time()

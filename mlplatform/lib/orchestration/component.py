@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import dagster as dg
 
+from mlplatform.lib.orchestration.deployment_assets import deployment_asset, rollback_job
 from mlplatform.lib.orchestration.feature_assets import features_asset
 from mlplatform.lib.orchestration.ingest_assets import ingest_assets
 from mlplatform.lib.orchestration.model_assets import model_asset
@@ -35,7 +36,9 @@ def pipeline_definitions(spec: PipelineSpec) -> dg.Definitions:
             model_asset(spec, partitions),
             evaluation_asset(spec, partitions),
             candidate_asset(spec, partitions),
-        ]
+            deployment_asset(spec),
+        ],
+        jobs=[rollback_job(spec)],
     )
 
 
