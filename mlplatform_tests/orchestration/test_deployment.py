@@ -3,26 +3,10 @@
 from __future__ import annotations
 
 import dagster as dg
-import pytest
 
 from mlplatform.lib.orchestration.component import pipeline_definitions
 from mlplatform.lib.registry import aliases
 from mlplatform_tests.harness import Harness, check_evaluations, failure_messages
-
-
-@pytest.fixture
-def two_versions(flights: Harness) -> Harness:
-    """v1 trained on real flights; v2 registered from the same artifacts (a second candidate)."""
-    flights.replay("2013-01-01", 20)
-    flights.materialize(flights.static_references())
-    assert flights.materialize(flights.daily_tables(), first="2013-01-01", last="2013-01-20").success
-    assert flights.materialize(["model"], partition="2013-01-21").success
-    client = flights.client()
-    v1 = client.get_model_version("flight_delay", "1")
-    client.create_model_version(
-        "flight_delay", v1.source, run_id=v1.run_id, tags={"threshold": v1.tags["threshold"]}
-    )
-    return flights
 
 
 def _step(harness: Harness) -> tuple[dg.ExecuteInProcessResult, dict]:

@@ -4,57 +4,19 @@ from __future__ import annotations
 
 import json
 import math
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import polars as pl
 import pytest
-import uvicorn
 
 from mlplatform.lib.tracking import load_version
-from mlplatform.serving.app import build_pipeline, create_app
-from mlplatform.serving.prediction_log import PredictionLog, read_log
+from mlplatform.serving.prediction_log import read_log
 from mlplatform_tests.harness import Harness
+from mlplatform_tests.serving.server import AUTH, Service
 
-TOKEN = "test-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 DAY = "2013-01-20"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Service:
-    def __init__(self, harness: Harness, log_root: Path, max_batch: int = 50) -> None:
-        pipeline = build_pipeline(harness.spec, harness.home / "warehouse", harness.client, poll_seconds=0.2)
-        self.pipeline = pipeline
-        self.log_root = log_root
-        app = create_app({"flight_delay": pipeline}, PredictionLog(log_root, 0.2), TOKEN, max_batch)
-        self.port = _free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> Service:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +158,29 @@ def test_every_answer_is_in_the_prediction_log_once(flights_served: tuple[Harnes
     assert sorted(logged["request_id"].to_list()) == sorted(ids)
     assert set(logged["model_version"]) == {"1"} and set(logged["variant"]) == {"champion"}
     assert all(not math.isnan(v) for v in logged["prediction"])
+
+
+def test_registry_outage_keeps_serving_and_is_reported(flights_served: tuple[Harness, Service]) -> None:
+    harness, service = flights_served
+    models = service.pipeline.models
+    working = models._client
+
+    def unreachable():
+        raise ConnectionError("registry at 127.0.0.1:9 refused the connection")
+
+    models._client = unreachable
+    try:
+        deadline = time.monotonic() + 10
+        while models.last_error is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        record = _requests(harness, n=1)[0]
+        answer = httpx.post(f"{service.url}/v1/pipelines/flight_delay/predict", json=record, headers=AUTH)
+        ready = httpx.get(f"{service.url}/ready").json()["pipelines"]["flight_delay"]
+        metrics = httpx.get(f"{service.url}/metrics").text
+    finally:
+        models._client = working
+    assert answer.status_code == 200 and answer.json()["model_version"] == "1"
+    assert "refused the connection" in ready["registry_error"]
+    assert ready["staleness_seconds"] > 0
+    assert 'mlplatform_registry_staleness_seconds{pipeline="flight_delay"}' in metrics
+    assert 'mlplatform_requests_total{pipeline="flight_delay",status="200",variant="champion"}' in metrics

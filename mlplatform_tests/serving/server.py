@@ -1,0 +1,49 @@
+"""A real prediction service on a free 127.0.0.1 port, run in a thread and stopped by the test."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+
+from mlplatform.serving.app import build_pipeline, create_app
+from mlplatform.serving.prediction_log import PredictionLog
+from mlplatform_tests.harness import Harness
+
+TOKEN = "test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Service:
+    def __init__(self, harness: Harness, log_root: Path, max_batch: int = 50) -> None:
+        pipeline = build_pipeline(harness.spec, harness.home / "warehouse", harness.client, poll_seconds=0.2)
+        self.pipeline = pipeline
+        self.log_root = log_root
+        app = create_app({"flight_delay": pipeline}, PredictionLog(log_root, 0.2), TOKEN, max_batch)
+        self.port = _free_port()
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Service:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)

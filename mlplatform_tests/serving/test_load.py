@@ -1,0 +1,113 @@
+"""Sustained traffic through a whole rollout: shadow, canary stages, promotion, rollback.
+
+A client thread sends single-record requests to a real server on 127.0.0.1 (bounded: at most
+4,000 requests and 90 s) while the test drives the rollout through the deployment asset and the
+rollback job, exactly as Dagster does; the service follows the registry by polling it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+
+import dagster as dg
+import httpx
+import polars as pl
+import pytest
+
+from mlplatform.lib.orchestration.component import pipeline_definitions
+from mlplatform.serving.prediction_log import read_log
+from mlplatform_tests.harness import Harness, failure_messages
+from mlplatform_tests.serving.server import AUTH, Service
+
+MAX_REQUESTS, MAX_SECONDS = 4000, 90.0
+
+
+class Traffic(threading.Thread):
+    def __init__(self, url: str, records: list[dict]) -> None:
+        super().__init__(daemon=True)
+        self.url, self.records = url, records
+        self.stop = threading.Event()
+        self.answers: list[dict] = []
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        started = time.monotonic()
+        with httpx.Client(headers=AUTH, timeout=10) as client:
+            for n in itertools.count():
+                if self.stop.is_set() or n >= MAX_REQUESTS or time.monotonic() - started > MAX_SECONDS:
+                    return
+                response = client.post(
+                    f"{self.url}/v1/pipelines/flight_delay/predict",
+                    json=self.records[n % len(self.records)],
+                    headers={"X-Request-Id": f"load-{n}"},
+                )
+                if response.status_code != 200:
+                    self.failures.append(f"{response.status_code} {response.text[:200]}")
+                else:
+                    self.answers.append(response.json())
+
+
+def _wait_for_variant(traffic: Traffic, variant: str, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if any(a["variant"] == variant for a in traffic.answers[-50:]):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no answer from {variant!r} within {seconds} s")
+
+
+@pytest.mark.integration
+def test_rollout_and_rollback_under_load_fail_no_request_and_log_each_once(
+    two_versions: Harness, tmp_path
+) -> None:
+    client = two_versions.client()
+    client.set_registered_model_alias("flight_delay", "champion", "1")
+    raw = two_versions.store.read("flight_delay", "raw", "2013-01-20").head(50)
+    records = json.loads(raw.select(two_versions.spec.serving_columns).write_json())
+    definitions = dg.Definitions(
+        assets=two_versions.assets,
+        jobs=pipeline_definitions(two_versions.spec).jobs,
+        resources=two_versions.resources,
+    )
+
+    with Service(two_versions, tmp_path / "predictions") as service:
+        traffic = Traffic(service.url, records)
+        traffic.start()
+        time.sleep(1.0)
+        client.set_registered_model_alias("flight_delay", "challenger", "2")
+        actions = []
+        for _ in range(6):  # shadow, 5%, 25%, 50%, 100%, promote
+            result = two_versions.materialize(["deployment"])
+            assert result.success, failure_messages(result)
+            actions.append(
+                result.get_asset_materialization_events()[0].materialization.metadata["action"].value
+            )
+            time.sleep(1.0)
+            if actions[-1] == "advance":
+                _wait_for_variant(traffic, "challenger")
+        assert (
+            definitions.resolve_job_def("flight_delay_rollback")
+            .execute_in_process(instance=two_versions.instance)
+            .success
+        )
+        time.sleep(1.5)
+        traffic.stop.set()
+        traffic.join(timeout=30)
+    assert actions == ["start", "advance", "advance", "advance", "advance", "promote"]
+
+    assert traffic.failures == []
+    assert len(traffic.answers) > 200
+    served = [(a["variant"], a["model_version"]) for a in traffic.answers]
+    assert ("challenger", "2") in served and ("champion", "1") in served and ("champion", "2") in served
+    assert served[-1] == ("champion", "1")  # after the rollback
+
+    logged = read_log(service.log_root, "flight_delay")
+    answered = logged.filter(pl.col("variant") != "shadow")
+    assert answered.height == len(traffic.answers)
+    assert answered["request_id"].n_unique() == answered.height
+    assert set(answered["request_id"]) == {a["request_id"] for a in traffic.answers}
+    shadow = logged.filter(pl.col("variant") == "shadow")
+    assert shadow.height > 0 and set(shadow["model_version"]) == {"2"}
