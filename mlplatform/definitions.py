@@ -4,7 +4,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from mlplatform.lib.orchestration.resources import LandingZone, LocalWarehouse, MlflowTracking
+from mlplatform.lib.orchestration.resources import (
+    LandingZone,
+    LocalWarehouse,
+    MlflowTracking,
+    PredictionLogFiles,
+)
 
 
 @dg.definitions
@@ -15,6 +20,7 @@ def defs() -> dg.Definitions:
             "warehouse": LocalWarehouse(),
             "landing": LandingZone(),
             "mlflow_tracking": MlflowTracking(),
+            "prediction_logs": PredictionLogFiles(),
         }
     )
     return dg.Definitions.merge(pipelines, shared)

@@ -10,7 +10,12 @@ import dagster as dg
 import mlflow
 
 from mlplatform.lib.orchestration.component import pipeline_definitions
-from mlplatform.lib.orchestration.resources import LandingZone, LocalWarehouse, MlflowTracking
+from mlplatform.lib.orchestration.resources import (
+    LandingZone,
+    LocalWarehouse,
+    MlflowTracking,
+    PredictionLogFiles,
+)
 from mlplatform.lib.replay import replay
 from mlplatform.lib.spec import PipelineSpec
 from mlplatform.lib.warehouse import ParquetWarehouse
@@ -38,6 +43,7 @@ class Harness:
             "warehouse": LocalWarehouse(root=str(home / "warehouse")),
             "landing": LandingZone(root=str(home / "landing")),
             "mlflow_tracking": self.tracking,
+            "prediction_logs": PredictionLogFiles(root=str(home / "predictions")),
         }
 
     @property

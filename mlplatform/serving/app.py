@@ -192,7 +192,7 @@ def create_app(
         target = request.headers.get("x-target-variant")
         if target is not None and target not in (CHAMPION, CHALLENGER):
             return _problem(400, f"X-Target-Variant must be {CHAMPION!r} or {CHALLENGER!r}, not {target!r}")
-        features = pipeline.online.features(records)
+        features, days = pipeline.online.features(records)
         ids = [request_id] if not batch else [f"{request_id}:{i}" for i in range(len(records))]
         variants = [choose(i, snapshot.state, CHALLENGER in snapshot.models, target) for i in ids]
         scores = [0.0] * len(records)
@@ -224,6 +224,7 @@ def create_app(
                 {
                     "request_id": rid,
                     "time": now,
+                    "event_day": days[i],
                     "pipeline": name,
                     "model_version": served.version,
                     "variant": variant,
@@ -236,7 +237,7 @@ def create_app(
             metrics.requests.labels(name, variant, "200").inc()
         log.append(logged)
         if snapshot.state.shadows and CHALLENGER in snapshot.models:
-            background.add_task(_shadow, snapshot.models[CHALLENGER], features, ids, records, name, log)
+            background.add_task(_shadow, snapshot.models[CHALLENGER], features, ids, records, days, name, log)
         metrics.latency.labels(name).observe(time.perf_counter() - started)
         return JSONResponse({"predictions": answers} if batch else answers[0])
 
@@ -244,7 +245,13 @@ def create_app(
 
 
 def _shadow(
-    served: Served, features: Any, ids: list[str], records: list[dict], name: str, log: PredictionLog
+    served: Served,
+    features: Any,
+    ids: list[str],
+    records: list[dict],
+    days: list,
+    name: str,
+    log: PredictionLog,
 ) -> None:
     """Score the challenger after the response is sent; logged as variant 'shadow', never returned."""
     started = time.perf_counter()
@@ -256,6 +263,7 @@ def _shadow(
             {
                 "request_id": rid,
                 "time": now,
+                "event_day": day,
                 "pipeline": name,
                 "model_version": served.version,
                 "variant": "shadow",
@@ -263,7 +271,7 @@ def _shadow(
                 "prediction": float(score),
                 "latency_ms": latency_ms,
             }
-            for rid, record, score in zip(ids, records, scores, strict=True)
+            for rid, record, day, score in zip(ids, records, days, scores, strict=True)
         ]
     )
 

@@ -58,8 +58,10 @@ class OnlineFeatures:
     def frame(self, records: list[dict[str, Any]]) -> pl.DataFrame:
         return pl.DataFrame(records, schema=self.raw_schema)
 
-    def features(self, records: list[dict[str, Any]]) -> pl.DataFrame:
-        """Feature rows for request records (already validated against the serving schema)."""
+    def features(self, records: list[dict[str, Any]]) -> tuple[pl.DataFrame, list[str | None]]:
+        """Feature rows for request records (already validated against the serving schema), and
+        each record's event day (the partition its label will land in)."""
         raw = self.frame(records)
-        days = sorted(set(partition_days(raw, self.spec.source.partition_expr)["day"].drop_nulls().to_list()))
-        return compute_features(self.spec, raw, self.references(days))
+        days = partition_days(raw, self.spec.source.partition_expr)["day"].to_list()
+        wanted = sorted({d for d in days if d is not None})
+        return compute_features(self.spec, raw, self.references(wanted)), days

@@ -1,7 +1,8 @@
 """The durable prediction log: every answer (and every shadow score) as a Parquet row.
 
 Rows are buffered in memory and flushed by a background thread at least every ``flush_seconds``,
-and on shutdown. Each flush writes one new file per pipeline and day
+and on shutdown. A row's day is the event day of the request (the day its label will arrive
+with), not the wall clock. Each flush writes one new file per pipeline and day
 (``<root>/<pipeline>/day=YYYY-MM-DD/<time>-<n>.parquet``) through a temporary name and a rename,
 so readers never see half a file and nothing is rewritten. A clean stop loses nothing; a hard
 crash (kill -9, power loss) loses at most the rows of the last ``flush_seconds``.
@@ -22,6 +23,7 @@ import polars as pl
 COLUMNS: dict[str, pl.DataType] = {
     "request_id": pl.String(),
     "time": pl.Datetime("us", "UTC"),
+    "event_day": pl.String(),
     "pipeline": pl.String(),
     "model_version": pl.String(),
     "variant": pl.String(),
@@ -55,7 +57,7 @@ class PredictionLog:
             return 0
         groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
         for row in rows:
-            groups[(row["pipeline"], row["time"].date().isoformat())].append(row)
+            groups[(row["pipeline"], row["event_day"] or row["time"].date().isoformat())].append(row)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
         for (pipeline, day), group in groups.items():
             folder = self.root / pipeline / f"day={day}"

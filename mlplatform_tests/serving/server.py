@@ -24,11 +24,11 @@ def _free_port() -> int:
 
 
 class Service:
-    def __init__(self, harness: Harness, log_root: Path, max_batch: int = 50) -> None:
+    def __init__(self, harness: Harness, log_root: Path | None = None, max_batch: int = 50) -> None:
         pipeline = build_pipeline(harness.spec, harness.home / "warehouse", harness.client, poll_seconds=0.2)
         self.pipeline = pipeline
-        self.log_root = log_root
-        app = create_app({"flight_delay": pipeline}, PredictionLog(log_root, 0.2), TOKEN, max_batch)
+        self.log_root = log_root or harness.home / "predictions"
+        app = create_app({"flight_delay": pipeline}, PredictionLog(self.log_root, 0.2), TOKEN, max_batch)
         self.port = _free_port()
         self.server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")

@@ -48,7 +48,8 @@ def test_health_ready_and_model(flights_served: tuple[Harness, Service]) -> None
 def test_online_features_equal_the_offline_features_rows(flights_served: tuple[Harness, Service]) -> None:
     harness, service = flights_served
     records = [r.model_dump() for r in service.pipeline.records.validate_python(_requests(harness, n=200))]
-    online = service.pipeline.online.features(records)
+    online, days = service.pipeline.online.features(records)
+    assert set(days) == {DAY}
     offline = harness.store.read("flight_delay", "features", DAY).drop("delayed")
     joined = online.join(offline, on=harness.spec.entity, how="left", suffix="_offline")
     assert joined.height == online.height == 200

@@ -12,6 +12,7 @@ import dagster as dg
 from mlplatform.lib.orchestration.deployment_assets import deployment_asset, rollback_job
 from mlplatform.lib.orchestration.feature_assets import features_asset
 from mlplatform.lib.orchestration.ingest_assets import ingest_assets
+from mlplatform.lib.orchestration.live_assets import ab_report_asset, prediction_log_asset
 from mlplatform.lib.orchestration.model_assets import model_asset
 from mlplatform.lib.orchestration.promotion_assets import candidate_asset, evaluation_asset
 from mlplatform.lib.spec import PipelineSpec
@@ -37,6 +38,8 @@ def pipeline_definitions(spec: PipelineSpec) -> dg.Definitions:
             evaluation_asset(spec, partitions),
             candidate_asset(spec, partitions),
             deployment_asset(spec),
+            prediction_log_asset(spec, partitions),
+            ab_report_asset(spec, partitions),
         ],
         jobs=[rollback_job(spec)],
     )

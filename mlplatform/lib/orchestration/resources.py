@@ -41,6 +41,15 @@ class LandingZone(dg.ConfigurableResource):
         return Path(self.root) / pipeline if self.root else settings.landing_dir(pipeline)
 
 
+class PredictionLogFiles(dg.ConfigurableResource):
+    """Where the prediction service writes its log (default ``$MLPLATFORM_HOME/predictions``)."""
+
+    root: str | None = None
+
+    def folder(self) -> Path:
+        return Path(self.root) if self.root else settings.prediction_log_dir()
+
+
 class MlflowTracking(dg.ConfigurableResource):
     """MLflow tracking and model registry: SQLite under the home folder unless a URI is set."""
 
