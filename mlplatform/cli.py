@@ -60,7 +60,7 @@ def _wait_for(url: str, seconds: float) -> bool:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    """Start the Dagster UI and daemon and the MLflow UI; Ctrl-C stops them all."""
+    """Start the Dagster UI and daemon, the prediction service and the MLflow UI; Ctrl-C stops them all."""
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home())}
     artifacts = Path(settings.mlflow_artifact_root()).resolve().as_uri()
@@ -77,6 +77,10 @@ def cmd_up(args: argparse.Namespace) -> int:
                 str(args.dagster_port),
             ],
             f"http://{args.host}:{args.dagster_port}",
+        ),
+        "Prediction service": (
+            [str(bin_dir / "mlplatform"), "serve", "--host", args.host, "--port", str(args.serving_port)],
+            f"http://{args.host}:{args.serving_port}/health",
         ),
         "MLflow UI": (
             [
@@ -113,8 +117,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         for name, (_, url) in processes.items():
             state = "up" if _wait_for(url, 90) else "NOT answering yet"
-            print(f"{name:12s} {url}  ({state})", flush=True)
-        print(f"home folder  {settings.home()}\nCtrl-C stops everything.", flush=True)
+            print(f"{name:18s} {url}  ({state})", flush=True)
+        print(f"{'home folder':18s} {settings.home()}\nCtrl-C stops everything.", flush=True)
         while all(child.poll() is None for child in children):
             time.sleep(1)
         print("a service exited; stopping the others", file=sys.stderr)
@@ -189,10 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_argument("--retrain", action="store_true", help="train again even if a model exists")
     bootstrap.set_defaults(func=cmd_bootstrap)
 
-    up = commands.add_parser("up", help="start the Dagster UI and daemon and the MLflow UI")
+    up = commands.add_parser(
+        "up", help="start the Dagster UI and daemon, the prediction service and the MLflow UI"
+    )
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--dagster-port", type=int, default=3000)
     up.add_argument("--mlflow-port", type=int, default=5000)
+    up.add_argument("--serving-port", type=int, default=8000)
     up.set_defaults(func=cmd_up)
 
     serve = commands.add_parser("serve", help="run the prediction service (FastAPI on uvicorn)")

@@ -159,39 +159,42 @@ def create_app(
     @app.post("/v1/pipelines/{name}/predict")
     async def predict(name: str, request: Request, background: BackgroundTasks) -> JSONResponse:
         started = time.perf_counter()
+
+        def reject(status: int, problem: str, **details: Any) -> JSONResponse:
+            metrics.requests.labels(name, "none", str(status)).inc()
+            return _problem(status, problem, **details)
+
         if not authorized(request):
-            return _problem(401, "missing or wrong bearer token")
+            return reject(401, "missing or wrong bearer token")
         if name not in pipelines:
-            return _problem(404, f"unknown pipeline {name!r}", pipelines=sorted(pipelines))
+            return reject(404, f"unknown pipeline {name!r}", pipelines=sorted(pipelines))
         pipeline = pipelines[name]
         try:
             body = json.loads(await request.body())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return _problem(400, f"malformed JSON: {exc}")
+            return reject(400, f"malformed JSON: {exc}")
         batch = isinstance(body, dict) and "records" in body
         raw = body["records"] if batch else [body]
         if not isinstance(raw, list):
-            return _problem(422, "records must be a list of objects", field="records")
+            return reject(422, "records must be a list of objects", field="records")
         if not raw:
-            return _problem(422, "records is empty: send at least one record", field="records")
+            return reject(422, "records is empty: send at least one record", field="records")
         if len(raw) > max_batch:
-            return _problem(
-                413, f"{len(raw)} records exceed the maximum batch of {max_batch}", field="records"
-            )
+            return reject(413, f"{len(raw)} records exceed the maximum batch of {max_batch}", field="records")
         try:
             records = [r.model_dump() for r in pipeline.records.validate_python(raw)]
         except ValidationError as exc:
             errors = _field_errors(exc)
             if not batch:
                 errors = [{**e, "field": e["field"].split(".", 1)[-1]} for e in errors]
-            return _problem(422, "invalid record(s)", fields=errors)
+            return reject(422, "invalid record(s)", fields=errors)
         snapshot = pipeline.models.snapshot
         if CHAMPION not in snapshot.models:
-            return _problem(503, f"pipeline {name!r} has no champion model loaded yet")
+            return reject(503, f"pipeline {name!r} has no champion model loaded yet")
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         target = request.headers.get("x-target-variant")
         if target is not None and target not in (CHAMPION, CHALLENGER):
-            return _problem(400, f"X-Target-Variant must be {CHAMPION!r} or {CHALLENGER!r}, not {target!r}")
+            return reject(400, f"X-Target-Variant must be {CHAMPION!r} or {CHALLENGER!r}, not {target!r}")
         features, days = pipeline.online.features(records)
         ids = [request_id] if not batch else [f"{request_id}:{i}" for i in range(len(records))]
         variants = [choose(i, snapshot.state, CHALLENGER in snapshot.models, target) for i in ids]

@@ -177,6 +177,7 @@ def test_registry_outage_keeps_serving_and_is_reported(flights_served: tuple[Har
         record = _requests(harness, n=1)[0]
         answer = httpx.post(f"{service.url}/v1/pipelines/flight_delay/predict", json=record, headers=AUTH)
         ready = httpx.get(f"{service.url}/ready").json()["pipelines"]["flight_delay"]
+        rejected = httpx.post(f"{service.url}/v1/pipelines/flight_delay/predict", json={}, headers=AUTH)
         metrics = httpx.get(f"{service.url}/metrics").text
     finally:
         models._client = working
@@ -185,3 +186,5 @@ def test_registry_outage_keeps_serving_and_is_reported(flights_served: tuple[Har
     assert ready["staleness_seconds"] > 0
     assert 'mlplatform_registry_staleness_seconds{pipeline="flight_delay"}' in metrics
     assert 'mlplatform_requests_total{pipeline="flight_delay",status="200",variant="champion"}' in metrics
+    assert rejected.status_code == 422
+    assert 'mlplatform_requests_total{pipeline="flight_delay",status="422",variant="none"}' in metrics
