@@ -1,14 +1,16 @@
 """A trained LightGBM model with its categorical encoding, usable offline and online.
 
 Categorical features are encoded as integer codes from the training vocabulary and passed to
-LightGBM natively (``categorical_feature``). The vocabulary travels inside the booster's own model
-file (LightGBM's ``pandas_categorical`` field), so one artifact is the whole model: what the
-registry stores is exactly what the service and the evaluation load. Unseen categories and nulls
-become NaN, which LightGBM treats as missing.
+LightGBM natively (``categorical_feature``). The encoding (column order and vocabulary) is stored
+beside the booster as ``encoding.json`` in the training run, not inside the booster: a booster
+carrying LightGBM's ``pandas_categorical`` is refused by MLflow's own serving for any pandas input,
+while a plain numeric booster can be served by ``mlflow models serve`` from ready-made, encoded
+feature rows. Unseen categories and nulls become NaN, which LightGBM treats as missing.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +44,13 @@ class Encoding:
     def features(self) -> list[str]:
         return [*self.categorical, *self.numeric]
 
+    def to_dict(self) -> dict:
+        return {"categorical": self.categorical, "numeric": self.numeric, "vocabulary": self.vocabulary}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, list]) -> Encoding:
+        return cls(list(data["categorical"]), list(data["numeric"]), [list(v) for v in data["vocabulary"]])
+
     def matrix(self, frame: pl.DataFrame) -> np.ndarray:
         columns = [
             frame[name]
@@ -66,18 +75,13 @@ class TabularModel:
     encoding: Encoding
 
     @classmethod
-    def from_booster(cls, booster: lgb.Booster) -> TabularModel:
-        vocabulary = booster.pandas_categorical or []
-        names = booster.feature_name()
-        return cls(booster, Encoding(names[: len(vocabulary)], names[len(vocabulary) :], vocabulary))
-
-    @classmethod
-    def from_string(cls, model_text: str) -> TabularModel:
-        return cls.from_booster(lgb.Booster(model_str=model_text))
+    def from_string(cls, text: str) -> TabularModel:
+        data = json.loads(text)
+        return cls(lgb.Booster(model_str=data["booster"]), Encoding.from_dict(data["encoding"]))
 
     def to_string(self) -> str:
-        self.booster.pandas_categorical = self.encoding.vocabulary
-        return self.booster.model_to_string()
+        """The whole model (booster and encoding) as one JSON string."""
+        return json.dumps({"encoding": self.encoding.to_dict(), "booster": self.booster.model_to_string()})
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         return np.asarray(self.booster.predict(self.encoding.matrix(frame)))

@@ -4,7 +4,8 @@ A training run logs its parameters, validation metrics, feature importance and t
 of every input partition, and the booster as an MLflow LightGBM model with an explicit signature
 and pip requirements (so MLflow does not spend seconds inferring them). The model is registered
 under the pipeline's name; the version's tags say which pipeline, as-of day and Dagster run made
-it, which is how a person gets from a registry entry back to the lineage in Dagster.
+it, which is how a person gets from a registry entry back to the lineage in Dagster. The
+categorical encoding is logged beside the model as ``encoding.json``.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from mlflow.entities import Metric
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
-from mlplatform.lib.model import TabularModel
+from mlplatform.lib.model import Encoding, TabularModel
 from mlplatform.lib.training import TimeSplit, TrainingResult
 
+ENCODING = "encoding.json"
 PIP_REQUIREMENTS = [f"lightgbm=={installed('lightgbm')}", f"numpy=={installed('numpy')}"]
 
 
@@ -84,7 +86,7 @@ def log_training(
         )
         mlflow.log_dict(data_versions, "data_versions.json")
         mlflow.log_dict({"features": result.importance().to_dicts()}, "feature_importance.json")
-        result.model.booster.pandas_categorical = result.model.encoding.vocabulary
+        mlflow.log_dict(result.model.encoding.to_dict(), ENCODING)
         info = mlflow.lightgbm.log_model(
             result.model.booster,
             name="model",
@@ -100,6 +102,9 @@ def log_training(
 
 
 def load_version(model_name: str, version: str) -> TabularModel:
+    """The registered booster with the encoding its training run logged beside it."""
     booster = mlflow.lightgbm.load_model(f"models:/{model_name}/{version}")
     assert isinstance(booster, lgb.Booster)
-    return TabularModel.from_booster(booster)
+    run_id = MlflowClient().get_model_version(model_name, version).run_id
+    encoding = mlflow.artifacts.load_dict(f"runs:/{run_id}/{ENCODING}")
+    return TabularModel(booster, Encoding.from_dict(encoding))

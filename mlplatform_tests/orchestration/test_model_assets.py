@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 
 import mlflow
+import numpy as np
+import pandas as pd
+import pytest
 
 from mlplatform.lib.tracking import load_version
 from mlplatform_tests.conftest import TRAIN_AS_OF
@@ -82,3 +85,17 @@ def test_model_without_its_window_fails_naming_the_missing_days(flights: Harness
     assert not result.success
     message = failure_messages(result)
     assert "flight_delay/features is missing" in message and "2013-01-12" in message
+
+
+def test_registered_version_is_servable_by_mlflow_from_encoded_rows(
+    trained_flights: tuple[Harness, dict],
+) -> None:
+    harness, results = trained_flights
+    version = str(_metadata(results["model"], "model")["model_version"])
+    ours = load_version("flight_delay", version)
+    rows = harness.store.read("flight_delay", "features", "2013-01-20").head(50)
+    encoded = pd.DataFrame(ours.encoding.matrix(rows), columns=ours.encoding.features)
+
+    served = mlflow.pyfunc.load_model(f"models:/flight_delay/{version}").predict(encoded)
+
+    assert np.asarray(served) == pytest.approx(ours.predict(rows), abs=1e-12)
