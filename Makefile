@@ -47,6 +47,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/backfill.py
 	$(BIN)/python benchmarks/train.py
+	$(BIN)/python benchmarks/serving.py
 
 sql: $(STAMP)
 	$(BIN)/mlplatform sql
