@@ -19,6 +19,9 @@ import pytest
 from mlplatform.lib.pipelines import load_spec
 from mlplatform_tests.harness import Harness, failure_messages
 
+ASSETS = ["raw", "machines", "features", "model", "evaluation", "candidate"]
+ASSETS += ["deployment", "prediction_log", "ab_report"]
+
 DEFS_YAML = """
 type: mlplatform.lib.orchestration.component.ModelPipeline
 attributes:
@@ -132,9 +135,7 @@ def test_second_pipeline_runs_from_its_defs_yaml_alone(
     harness = Harness(load_spec("machine_failure"), tmp_path / "home", instance)
     location = dg.Definitions.merge(loaded, dg.Definitions(resources=harness.resources))
     keys = {k.to_user_string() for k in location.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {
-        f"machine_failure/{n}" for n in ("raw", "machines", "features", "model", "evaluation", "candidate")
-    }
+    assert keys == {f"machine_failure/{n}" for n in ASSETS}
     harness.assets = list(loaded.assets or [])
     _write_landing(harness.landing, days=10)
 
