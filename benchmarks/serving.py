@@ -1,0 +1,210 @@
+"""Serving benchmark: the prediction service vs ``mlflow models serve`` on the same model, over HTTP.
+
+Setup (untimed), in a temporary home: replay and ingest 2013-01-01..20, train ``flight_delay/model``
+as of 2013-01-21 (version 1 in the SQLite registry) and make it the champion. Measured, every server
+a subprocess with one uvicorn worker on 127.0.0.1, the load from httpx (asyncio) in this process:
+
+1. ours (``mlplatform.serving.server.serve``): single-record POSTs of the raw pre-event fields of
+   the 2013-01-20 flights (validation, online features, model, prediction log and metrics all
+   included) at concurrency 1, 8 and 32: req/s, p50 and p99 latency, non-2xx and transport errors;
+2. ``mlflow models serve --env-manager local --workers 1`` gets the same flights as ready-made encoded
+   feature rows (``dataframe_split``, one row a request, categoricals as the model's integer codes),
+   so it does less work per request than ours; a probe checks it answers what our model answers;
+3. batch: 1,000 records in one POST to ours vs a bare ``booster.predict`` of the encoded matrix.
+
+Why: the service computes its own features and logs every answer, and should still beat the stock
+MLflow server. Targets: at concurrency 8 ours/MLflow req/s >= 2 and our p99 < 10 ms; batch
+service/bare rows/s >= 0.5. Run from the repository root: ``.venv/bin/python benchmarks/serving.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from common import REPO, median, report, temp_home, timed, verdict
+
+DAY, AS_OF, BATCH_DAY = "2013-01-20", "2013-01-21", "2013-01-19"
+LEVELS = {1: 2000, 8: 4000, 32: 4000}  # concurrency -> requests (each level also capped in time)
+LEVEL_SECONDS, WARMUP, BATCH, REPEATS = 60.0, 300, 1000, 7
+TARGET_RATIO, TARGET_P99_MS, TARGET_BATCH = 2.0, 10.0, 0.5
+JSON = {"Content-Type": "application/json"}
+BIN = Path(sys.executable).parent
+
+
+def start(command: list[str], env: dict, home: Path, ready: str) -> tuple[subprocess.Popen, str]:
+    """Start a server (``{port}`` in ``command``) in its own process group; wait for ``ready``."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    base, log = f"http://127.0.0.1:{port}", home / f"{Path(command[0]).name}-{port}.log"
+    command = [part.replace("{port}", port) for part in command]
+    with log.open("w") as out:
+        process = subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=out, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(base + ready, timeout=2).status_code == 200:
+                return process, base
+        time.sleep(0.25)
+    stop(process)
+    raise RuntimeError(f"{command[:4]} did not become ready:\n{log.read_text()[-3000:]}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminate the server's whole process group (``mlflow models serve`` runs uvicorn as a child)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
+async def load(url: str, bodies: list[bytes], concurrency: int, count: int) -> dict:
+    """``count`` POSTs from ``concurrency`` workers over a pool of as many keep-alive connections."""
+    latencies, failures, numbers = [], {"non_2xx": 0, "transport_errors": 0}, itertools.count()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30, headers=JSON) as client:
+        deadline = time.perf_counter() + LEVEL_SECONDS
+
+        async def worker() -> None:
+            while (n := next(numbers)) < count and time.perf_counter() < deadline:
+                sent = time.perf_counter()
+                try:
+                    status = (await client.post(url, content=bodies[n % len(bodies)])).status_code
+                    failures["non_2xx"] += not 200 <= status < 300
+                except httpx.TransportError:  # e.g. a keep-alive connection the server closed
+                    failures["transport_errors"] += 1
+                latencies.append(time.perf_counter() - sent)
+
+        began = time.perf_counter()
+        await asyncio.gather(*[worker() for _ in range(concurrency)])
+        wall = time.perf_counter() - began
+    ms = np.asarray(latencies) * 1000
+    return {"requests": len(ms), "rps": len(ms) / wall, "p50_ms": float(np.percentile(ms, 50)),
+            "p99_ms": float(np.percentile(ms, 99)), **failures}  # fmt: skip
+
+
+def measure(name: str, url: str, bodies: list[bytes]) -> dict[int, dict]:
+    asyncio.run(load(url, bodies, 8, WARMUP))
+    figures = {c: asyncio.run(load(url, bodies, c, n)) for c, n in LEVELS.items()}
+    for c, f in figures.items():
+        print(f"  {name} c={c}: " + ", ".join(f"{k} {v:.4g}" for k, v in f.items()), flush=True)
+    return figures
+
+
+def setup(home: Path):
+    """Ingest 20 days, train version 1 as of 2013-01-21 and make it the champion (untimed, quiet)."""
+    sys.path.insert(0, str(REPO))
+    log = home / "setup.log"
+    with log.open("w") as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        import dagster as dg
+
+        from mlplatform.lib.pipelines import load_spec
+        from mlplatform_tests.harness import Harness, small_window
+
+        with dg.instance_for_test() as instance:
+            harness = Harness(small_window(load_spec("flight_delay")), home, instance)
+            harness.replay("2013-01-01", 20)
+            runs = [harness.materialize(harness.static_references()),
+                    harness.materialize(harness.daily_tables(), first="2013-01-01", last=DAY),
+                    harness.materialize(["model"], partition=AS_OF)]  # fmt: skip
+    assert all(run.success for run in runs), log.read_text()[-3000:]
+    harness.client().set_registered_model_alias("flight_delay", "champion", "1")
+    return harness
+
+
+def main() -> None:
+    with temp_home() as home:
+        print("setup: replay and ingest 2013-01-01..20, train model version 1 as of 2013-01-21", flush=True)
+        harness = setup(home)
+        os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # temp_home restores the environment
+        import polars as pl
+
+        from mlplatform.lib.tracking import load_version
+
+        spec, store, uri = harness.spec, harness.store, harness.tracking.uri()
+        model = load_version("flight_delay", "1")
+        raw = pl.concat([store.read(spec.name, "raw", d) for d in (DAY, BATCH_DAY)])
+        features = pl.concat([store.read(spec.name, "features", d) for d in (DAY, BATCH_DAY)])
+        keys = raw.select(pl.col(c).cast(features.schema[c]) for c in spec.entity)
+        features = keys.join(features, on=spec.entity, maintain_order="left", validate="1:1")
+        assert features.height == raw.height, (features.height, raw.height)
+        records = json.loads(raw.select(spec.serving_columns).write_json())
+        matrix = model.encoding.matrix(features)  # row i is the flight of records[i]
+        singles = store.read(spec.name, "raw", DAY).height  # the 2013-01-20 flights come first
+        ours_bodies = [json.dumps(r).encode() for r in records[:singles]]
+        columns = model.encoding.features
+        mlflow_bodies = [json.dumps({"dataframe_split": {"columns": columns, "data": [row.tolist()]}}).encode()
+                         for row in matrix[:singles]]  # fmt: skip
+        env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri,
+               "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+        env.pop("MLPLATFORM_API_TOKEN", None)
+
+        launch = "from mlplatform.serving.server import serve; serve('127.0.0.1', {port}, 5.0)"
+        ours, base = start([sys.executable, "-c", launch], env, home, "/ready")
+        url = base + "/v1/pipelines/flight_delay/predict"
+        try:
+            print(f"timed: ours, single records cycling over the {singles} flights of {DAY}", flush=True)
+            ours_figures = measure("ours", url, ours_bodies)
+            batch = json.dumps({"records": records[:BATCH]}).encode()
+            with httpx.Client(timeout=60, headers=JSON) as client:
+                assert client.post(url, content=batch).status_code == 200
+                batch_s = median([timed(client.post, url, content=batch)[0] for _ in range(REPEATS)])
+        finally:
+            stop(ours)
+        bare_s = median([timed(model.booster.predict, matrix[:BATCH])[0] for _ in range(REPEATS)])
+
+        serve = [str(BIN / "mlflow"), "models", "serve", "-m", "models:/flight_delay/1", "--env-manager",
+                 "local", "-h", "127.0.0.1", "-p", "{port}", "--workers", "1"]  # fmt: skip
+        server, base = start(serve, env, home, "/ping")
+        try:
+            answer = httpx.post(base + "/invocations", content=mlflow_bodies[0], headers=JSON)
+            assert answer.status_code == 200, answer.text[-2000:]
+            agree = abs(answer.json()["predictions"][0] - model.booster.predict(matrix[:1])[0]) < 1e-9
+            print(f"timed: mlflow models serve models:/flight_delay/1, same prediction: {agree}", flush=True)
+            mlflow_figures = measure("mlflow", base + "/invocations", mlflow_bodies)
+        finally:
+            stop(server)
+
+    rows = [("records", f"{singles} flights of {DAY} (single); {BATCH} (batch)")]
+    ratios = {c: ours_figures[c]["rps"] / mlflow_figures[c]["rps"] for c in LEVELS}
+    for c in LEVELS:
+        for who, f in (("ours", ours_figures[c]), ("mlflow", mlflow_figures[c])):
+            line = f"{f['rps']:,.0f} req/s  p50 {f['p50_ms']:.2f}  p99 {f['p99_ms']:.2f} ms"
+            rows.append((f"c={c:<2} {who} (non-2xx {f['non_2xx']}, errors {f['transport_errors']})", line))
+        target = (">= 2", verdict(ratios[c] >= TARGET_RATIO)) if c == 8 else ()
+        rows.append((f"c={c:<2} ratio ours/mlflow req/s", f"{ratios[c]:.2f}", *target))
+    p99, batch_ratio = ours_figures[8]["p99_ms"], bare_s / batch_s
+    rows += [
+        ("c=8  our p99", f"{p99:.2f} ms", "< 10 ms", verdict(p99 < TARGET_P99_MS)),
+        (f"batch {BATCH}: service, median of {REPEATS}", f"{BATCH / batch_s:,.0f} rows/s ({batch_s * 1e3:.1f} ms)"),
+        (f"batch {BATCH}: bare booster.predict", f"{BATCH / bare_s:,.0f} rows/s ({bare_s * 1e3:.2f} ms)"),
+        ("batch ratio service/bare", f"{batch_ratio:.3f}", ">= 0.5", verdict(batch_ratio >= TARGET_BATCH)),
+    ]  # fmt: skip
+    met = {
+        "ratio_c8": ratios[8] >= TARGET_RATIO,
+        "p99_c8": p99 < TARGET_P99_MS,
+        "batch": batch_ratio >= TARGET_BATCH,
+    }
+    figures = {"ours": ours_figures, "mlflow": mlflow_figures, "ratio": ratios,
+               "batch": {"rows": BATCH, "service_s": batch_s, "bare_s": bare_s, "ratio": batch_ratio},
+               "targets": {"ratio_c8": TARGET_RATIO, "p99_c8_ms": TARGET_P99_MS, "batch": TARGET_BATCH}, "met": met}  # fmt: skip
+    report("serving", rows, figures)
+
+
+if __name__ == "__main__":
+    main()
