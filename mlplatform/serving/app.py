@@ -211,6 +211,8 @@ def create_app(
                 scores[row] = float(value)
         latency_ms = (time.perf_counter() - started) * 1000
         now = dt.datetime.now(dt.UTC)
+        inputs = [json.dumps(record, default=str) for record in records]
+        observed = {v: metrics.predictions.labels(name, v) for v in set(variants)}
         answers, logged = [], []
         for i, (rid, variant, score) in enumerate(zip(ids, variants, scores, strict=True)):
             served = snapshot.models[variant]
@@ -231,16 +233,17 @@ def create_app(
                     "pipeline": name,
                     "model_version": served.version,
                     "variant": variant,
-                    "inputs": json.dumps(records[i], default=str),
+                    "inputs": inputs[i],
                     "prediction": score,
                     "latency_ms": latency_ms,
                 }
             )
-            metrics.predictions.labels(name, variant).observe(score)
-            metrics.requests.labels(name, variant, "200").inc()
+            observed[variant].observe(score)
+        for variant in observed:
+            metrics.requests.labels(name, variant, "200").inc(variants.count(variant))
         log.append(logged)
         if snapshot.state.shadows and CHALLENGER in snapshot.models:
-            background.add_task(_shadow, snapshot.models[CHALLENGER], features, ids, records, days, name, log)
+            background.add_task(_shadow, snapshot.models[CHALLENGER], features, ids, inputs, days, name, log)
         metrics.latency.labels(name).observe(time.perf_counter() - started)
         return JSONResponse({"predictions": answers} if batch else answers[0])
 
@@ -251,7 +254,7 @@ def _shadow(
     served: Served,
     features: Any,
     ids: list[str],
-    records: list[dict],
+    inputs: list[str],
     days: list,
     name: str,
     log: PredictionLog,
@@ -270,11 +273,11 @@ def _shadow(
                 "pipeline": name,
                 "model_version": served.version,
                 "variant": "shadow",
-                "inputs": json.dumps(record, default=str),
+                "inputs": record_inputs,
                 "prediction": float(score),
                 "latency_ms": latency_ms,
             }
-            for rid, record, day, score in zip(ids, records, days, scores, strict=True)
+            for rid, record_inputs, day, score in zip(ids, inputs, days, scores, strict=True)
         ]
     )
 
