@@ -8,6 +8,7 @@ volume compares the day's rows with the median of the trailing partitions.
 
 from __future__ import annotations
 
+import functools
 import statistics
 
 import pandera.polars as pa
@@ -18,13 +19,19 @@ from mlplatform.lib.gates import GateResult
 from mlplatform.lib.spec import DataGateSpec, TableSchema
 
 
+@functools.cache
+def _day_expression(partition_expr: str) -> pl.Expr:
+    """The parsed partition expression; parsing SQL costs more than evaluating it on one row."""
+    return pl.sql_expr(partition_expr).cast(pl.String).alias("day")
+
+
 def partition_days(frame: pl.DataFrame, partition_expr: str) -> pl.DataFrame:
     """Each row's day as an ISO string, null where the expression fails for that row.
 
     SQL functions such as DATE() fail for a whole frame on one bad row (month 13, February 30);
     only then is the expression evaluated row by row, so a bad row is evidence, not a crash.
     """
-    expr = pl.sql_expr(partition_expr).cast(pl.String).alias("day")
+    expr = _day_expression(partition_expr)
     try:
         return frame.select(expr)
     except pl.exceptions.PolarsError:
