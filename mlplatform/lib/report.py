@@ -1,4 +1,4 @@
-"""The evaluation report's pictures: ROC curve, calibration curve and feature importance.
+"""The report pictures: ROC curve, calibration curve, feature importance and feature drift.
 
 Dagster has no image metadata type, so each plot is a PNG embedded in markdown as a data URI.
 """
@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import io
+import math
+from collections.abc import Mapping
 
 import matplotlib
 
@@ -15,6 +17,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 from sklearn.metrics import roc_curve
+
+from mlplatform.lib.drift import FeatureProfile, bin_shares
 
 
 def _png_markdown(figure: plt.Figure, title: str) -> str:
@@ -53,3 +57,31 @@ def importance_markdown(importance: pl.DataFrame, top: int = 15) -> str:
     axis.barh(shown["feature"].to_list(), shown["gain"].to_list())
     axis.set(xlabel="total gain", title="Feature importance")
     return _png_markdown(figure, "feature importance")
+
+
+def drift_markdown(
+    profiles: Mapping[str, FeatureProfile], current: pl.DataFrame, table: pl.DataFrame, top: int = 4
+) -> str:
+    """Reference vs current share per bin for the ``top`` most drifted features of a drift table.
+
+    Side-by-side bars over the profile's own bins (missing last) show *where* a feature moved,
+    which the PSI alone does not: a new category, a shifted range or a column going null.
+    """
+    shown = table.sort("psi", descending=True).head(top)
+    if shown.height == 0:
+        raise ValueError("the drift table has no features to plot")
+    columns = min(2, shown.height)
+    rows = math.ceil(shown.height / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(6 * columns, 3.8 * rows), squeeze=False)
+    for axis, (feature, value) in zip(axes.flat, shown.select("feature", "psi").iter_rows(), strict=False):
+        profile = profiles[feature]
+        positions = np.arange(len(profile.bins))
+        axis.bar(positions - 0.2, profile.shares, width=0.4, label="reference (training window)")
+        axis.bar(positions + 0.2, bin_shares(profile, current[feature]), width=0.4, label="current")
+        axis.set_xticks(positions, profile.bins, rotation=45, ha="right", fontsize=8)
+        axis.set(ylabel="share of rows", title=f"{feature} (PSI {value:.3f})")
+    for axis in axes.flat[shown.height :]:
+        axis.set_visible(False)
+    axes.flat[0].legend(fontsize=8)
+    figure.tight_layout()
+    return _png_markdown(figure, "feature drift")
