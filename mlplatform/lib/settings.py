@@ -2,7 +2,8 @@
 
 Everything local lives under one home folder: ``MLPLATFORM_HOME``, default ``.mlplatform`` in the
 current directory. Production deployments point the parts elsewhere with their own variables
-(``MLFLOW_TRACKING_URI``, ``MLPLATFORM_WAREHOUSE``, ...).
+(``MLFLOW_TRACKING_URI``, ``MLPLATFORM_WAREHOUSE``, ...); the warehouse and the prediction log may
+be ``s3://`` URIs, with credentials from the standard AWS variables, never from here.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ def landing_dir(pipeline: str) -> Path:
 
 
 def warehouse_root() -> str:
+    """The warehouse: a local folder or an ``s3://bucket/prefix`` URI."""
     return os.environ.get("MLPLATFORM_WAREHOUSE", str(home() / "warehouse"))
 
 
@@ -40,6 +42,17 @@ def dagster_home() -> Path:
     return Path(os.environ.get("DAGSTER_HOME", home() / "dagster"))
 
 
-def prediction_log_dir() -> Path:
-    """Where the prediction service appends its log (one Parquet file per flush)."""
-    return Path(os.environ.get("MLPLATFORM_PREDICTION_LOG", home() / "predictions"))
+def prediction_log_dir() -> str:
+    """Where the prediction service appends its log (one Parquet file per flush): a local folder
+    or an ``s3://bucket/prefix`` URI."""
+    return os.environ.get("MLPLATFORM_PREDICTION_LOG", str(home() / "predictions"))
+
+
+def s3_endpoint_url() -> str | None:
+    """An S3-compatible server (MinIO, moto, ...); unset means AWS S3 itself."""
+    return os.environ.get("MLPLATFORM_S3_ENDPOINT_URL") or None
+
+
+def s3_region() -> str | None:
+    """``AWS_REGION`` (what AWS SDKs and EKS set), else botocore's own ``AWS_DEFAULT_REGION``."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None

@@ -1,26 +1,28 @@
 """DuckDB over the warehouse: one view per table, for ad hoc SQL (``make sql``).
 
 Each connection is in memory and short-lived, so no process ever holds a lock on the warehouse;
-the Parquet files are the only state.
+the Parquet files are the only state. A warehouse on object storage is read through the same s3fs
+filesystem the warehouse uses, registered with DuckDB, so no DuckDB extension (httpfs, which DuckDB
+would download from the internet) is needed.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
 
+from mlplatform.lib.storage import ObjectStoreFiles
 from mlplatform.lib.warehouse import ParquetWarehouse
 
 
 def connect(store: ParquetWarehouse) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
     """An in-memory DuckDB with a view ``<pipeline>_<table>`` for every warehouse table."""
     connection = duckdb.connect()
+    if isinstance(store.files, ObjectStoreFiles):
+        connection.register_filesystem(store.files.fs)
     views = []
-    for table_dir in sorted(p for p in store.root.glob("*/*") if p.is_dir()):
-        pipeline, table = table_dir.parent.name, table_dir.name
-        partitioned = any(p.name.startswith("day=") for p in table_dir.iterdir())
-        files = store.glob(pipeline, table) if partitioned else str(Path(table_dir, "data.parquet"))
+    for stored in store.tables():
+        pipeline, table, partitioned = stored.pipeline, stored.table, stored.partitioned
+        files = store.glob(pipeline, table) if partitioned else store.partition_uri(pipeline, table)
         view = f"{pipeline}_{table}"
         connection.execute(
             f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{files}', hive_partitioning = {partitioned})"

@@ -1,10 +1,12 @@
 """The Parquet warehouse: one file per table partition, hive layout, atomic writes.
 
 Layout: ``<root>/<pipeline>/<table>/day=YYYY-MM-DD/data.parquet`` for daily tables and
-``<root>/<pipeline>/<table>/data.parquet`` for static ones. A write goes to a temporary file in
-the same folder and is renamed over the target, so a reader sees the old partition or the new
-one, never half of either; re-running a partition replaces it exactly. This is plain Python (no
-Dagster) so the prediction service and the benchmarks use the same code as the assets.
+``<root>/<pipeline>/<table>/data.parquet`` for static ones, where the root is a local folder or an
+``s3://bucket/prefix`` URI (see ``storage``: the same code runs on a laptop and on a cluster, only
+the root differs). A partition is always written whole in one atomic step (a renamed temporary file
+locally, one PUT on object storage) under a fixed name, so a reader sees the old partition or the
+new one, never half of either, and re-running a partition replaces it exactly. This is plain Python
+(no Dagster) so the prediction service and the benchmarks use the same code as the assets.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+
+from mlplatform.lib.storage import LocalFiles, open_files
 
 FILE_NAME = "data.parquet"
 
@@ -29,11 +31,33 @@ class StoredPartition:
     data_version: str
 
 
-class ParquetWarehouse:
-    """Reads and writes warehouse tables under a local root folder."""
+@dataclass(frozen=True)
+class StoredTable:
+    pipeline: str
+    table: str
+    partitioned: bool
 
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+
+class ParquetWarehouse:
+    """Reads and writes warehouse tables under a local folder or an ``s3://bucket/prefix`` URI.
+
+    ``partition_uri``/``table_uri``/``glob`` give strings valid for either kind of root;
+    ``root``/``table_dir``/``partition_path`` are local ``Path`` objects and exist only for a local
+    warehouse (an S3 URI is no ``Path``).
+    """
+
+    def __init__(self, root: str | Path, endpoint_url: str | None = None) -> None:
+        self.files = open_files(root, endpoint_url)
+        self.uri = self.files.uri
+
+    @property
+    def root(self) -> Path:
+        if not isinstance(self.files, LocalFiles):
+            raise ValueError(
+                f"the warehouse is on object storage ({self.uri}), not in a local folder: "
+                "use uri, partition_uri() or table_uri() instead of root"
+            )
+        return self.files.root
 
     def table_dir(self, pipeline: str, table: str) -> Path:
         return self.root / pipeline / table
@@ -42,70 +66,89 @@ class ParquetWarehouse:
         folder = self.table_dir(pipeline, table)
         return (folder / f"day={day}" if day else folder) / FILE_NAME
 
+    def table_uri(self, pipeline: str, table: str) -> str:
+        return self.files.path(pipeline, table)
+
+    def partition_uri(self, pipeline: str, table: str, day: str | None = None) -> str:
+        return self.files.path(pipeline, table, *([f"day={day}"] if day else []), FILE_NAME)
+
     def write(
         self, pipeline: str, table: str, frame: pl.DataFrame, day: str | None = None
     ) -> StoredPartition:
         """Atomically replace one partition (or the whole static table) with ``frame``."""
-        target = self.partition_path(pipeline, table, day)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = self.partition_uri(pipeline, table, day)
         buffer = io.BytesIO()
         frame.write_parquet(buffer, compression="zstd", statistics=True)
         payload = buffer.getvalue()
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return StoredPartition(str(target), frame.height, hashlib.sha256(payload).hexdigest()[:16])
+        self.files.put(target, payload)
+        return StoredPartition(target, frame.height, hashlib.sha256(payload).hexdigest()[:16])
 
     def exists(self, pipeline: str, table: str, day: str | None = None) -> bool:
-        return self.partition_path(pipeline, table, day).exists()
+        return self.files.exists(self.partition_uri(pipeline, table, day))
 
     def read(self, pipeline: str, table: str, day: str | None = None) -> pl.DataFrame:
-        path = self.partition_path(pipeline, table, day)
-        if not path.exists():
+        path = self.partition_uri(pipeline, table, day)
+        if not self.files.exists(path):
             where = f"partition {day}" if day else "table"
             raise FileNotFoundError(f"{pipeline}/{table}: {where} is not in the warehouse ({path})")
-        return pl.read_parquet(path)
+        return self.files.read_parquet([path])
 
     def read_days(self, pipeline: str, table: str, days: list[str]) -> pl.DataFrame:
         """Concatenate the given daily partitions, in day order; every one must exist."""
-        missing = [d for d in days if not self.exists(pipeline, table, d)]
+        stored = set(self.days(pipeline, table))
+        missing = [d for d in days if d not in stored]
         if missing:
             raise FileNotFoundError(
                 f"{pipeline}/{table}: {len(missing)} partition(s) missing, first {missing[:5]}"
             )
-        paths = [str(self.partition_path(pipeline, table, d)) for d in sorted(days)]
-        return pl.read_parquet(paths) if paths else pl.DataFrame()
+        paths = [self.partition_uri(pipeline, table, d) for d in sorted(days)]
+        return self.files.read_parquet(paths) if paths else pl.DataFrame()
 
     def row_count(self, pipeline: str, table: str, day: str | None = None) -> int:
         """Rows of a stored partition, from the Parquet footer (no data is read)."""
-        return int(
-            pl.scan_parquet(self.partition_path(pipeline, table, day)).select(pl.len()).collect().item()
-        )
+        return self.files.parquet_rows(self.partition_uri(pipeline, table, day))
 
     def data_version(self, pipeline: str, table: str, day: str | None = None) -> str:
-        path = self.partition_path(pipeline, table, day)
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        """A hash of the partition's bytes: the same data written twice has the same version."""
+        return hashlib.sha256(self.files.read_bytes(self.partition_uri(pipeline, table, day))).hexdigest()[
+            :16
+        ]
+
+    def modified(self, pipeline: str, table: str, day: str | None = None) -> str | None:
+        """A cheap token that changes whenever the partition file is replaced, None if there is none.
+
+        Local: modification time and size (one ``stat``); object storage: ETag and size (one HEAD,
+        no data). Compare tokens for equality only; this is what a reader polls to know when to
+        reload a partition it caches.
+        """
+        return self.files.version(self.partition_uri(pipeline, table, day))
 
     def days(self, pipeline: str, table: str) -> list[str]:
-        folder = self.table_dir(pipeline, table)
-        if not folder.exists():
-            return []
-        return sorted(
-            p.name.removeprefix("day=")
-            for p in folder.iterdir()
-            if p.name.startswith("day=") and (p / FILE_NAME).exists()
-        )
+        """Days with a stored partition (a folder without its data file is no partition)."""
+        prefix = self.table_uri(pipeline, table) + "/"
+        days = []
+        for path in self.files.files(prefix):
+            folder, _, name = path.removeprefix(prefix).partition("/")
+            if name == FILE_NAME and folder.startswith("day="):
+                days.append(folder.removeprefix("day="))
+        return sorted(days)
+
+    def tables(self) -> list[StoredTable]:
+        """Every table with at least one stored file, in name order."""
+        found: set[StoredTable] = set()
+        prefix = self.uri + "/"
+        for path in self.files.files(prefix):
+            parts = path.removeprefix(prefix).split("/")
+            if parts[-1] != FILE_NAME or len(parts) not in (3, 4):
+                continue
+            partitioned = len(parts) == 4
+            if not partitioned or parts[2].startswith("day="):
+                found.add(StoredTable(parts[0], parts[1], partitioned))
+        return sorted(found, key=lambda t: (t.pipeline, t.table))
 
     def glob(self, pipeline: str, table: str) -> str:
         """A glob over every partition, for DuckDB's ``read_parquet(..., hive_partitioning=1)``."""
-        return str(self.table_dir(pipeline, table) / "day=*" / FILE_NAME)
+        return self.files.path(pipeline, table, "day=*", FILE_NAME)
 
 
 def day_range(end: dt.date, days: int) -> list[str]:

@@ -3,22 +3,29 @@
 Rows are buffered in memory and flushed by a background thread at least every ``flush_seconds``,
 and on shutdown. A row's day is the event day of the request (the day its label will arrive
 with), not the wall clock. Each flush writes one new file per pipeline and day
-(``<root>/<pipeline>/day=YYYY-MM-DD/<time>-<n>.parquet``) through a temporary name and a rename,
-so readers never see half a file and nothing is rewritten. A clean stop loses nothing; a hard
-crash (kill -9, power loss) loses at most the rows of the last ``flush_seconds``.
+(``<root>/<pipeline>/day=YYYY-MM-DD/<time>-<pid>-<n>.parquet``), where the root is a local folder
+or an ``s3://bucket/prefix`` URI: locally through a temporary name and a rename, on object storage
+as one PUT of the whole object, so readers never see half a file and nothing is rewritten. A clean
+stop loses nothing; a hard crash (kill -9, power loss) loses at most the rows of the last
+``flush_seconds``. When the storage cannot be reached, a flush keeps its unwritten rows in memory
+and the next one retries them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import itertools
+import logging
 import os
-import tempfile
+import re
 import threading
 from collections import defaultdict
 from pathlib import Path
 
 import polars as pl
+
+from mlplatform.lib.storage import open_files
 
 COLUMNS: dict[str, pl.DataType] = {
     "request_id": pl.String(),
@@ -32,10 +39,14 @@ COLUMNS: dict[str, pl.DataType] = {
     "latency_ms": pl.Float64(),
 }
 
+logger = logging.getLogger(__name__)
+LOG_FILE = re.compile(r"day=[^/]+/[^/]+\.parquet")  # relative to the pipeline's folder
+
 
 class PredictionLog:
-    def __init__(self, root: Path, flush_seconds: float = 1.0) -> None:
+    def __init__(self, root: str | Path, flush_seconds: float = 1.0) -> None:
         self.root = root
+        self._files = open_files(root)
         self.flush_seconds = flush_seconds
         self._rows: list[dict] = []
         self._lock = threading.Lock()
@@ -59,18 +70,27 @@ class PredictionLog:
         for row in rows:
             groups[(row["pipeline"], row["event_day"] or row["time"].date().isoformat())].append(row)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
-        for (pipeline, day), group in groups.items():
-            folder = self.root / pipeline / f"day={day}"
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=folder)
-            os.close(fd)
-            pl.DataFrame(group, schema=COLUMNS).write_parquet(tmp)
-            os.replace(tmp, folder / f"{stamp}-{os.getpid()}-{next(self._counter)}.parquet")
+        pending = list(groups.items())
+        while pending:
+            (pipeline, day), group = pending[0]
+            buffer = io.BytesIO()
+            pl.DataFrame(group, schema=COLUMNS).write_parquet(buffer)
+            name = f"{stamp}-{os.getpid()}-{next(self._counter)}.parquet"
+            try:
+                self._files.put(self._files.path(pipeline, f"day={day}", name), buffer.getvalue())
+            except BaseException:
+                with self._lock:  # storage unreachable: keep what was not written for the next flush
+                    self._rows[:0] = [row for _, unwritten in pending for row in unwritten]
+                raise
+            pending.pop(0)
         return len(rows)
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_seconds):
-            self.flush()
+            try:
+                self.flush()
+            except Exception:
+                logger.exception("prediction log flush failed; its rows are kept for the next flush")
 
     def close(self) -> None:
         self._stop.set()
@@ -79,7 +99,13 @@ class PredictionLog:
         self.flush()
 
 
-def read_log(root: Path, pipeline: str, day: str | None = None) -> pl.DataFrame:
-    pattern = f"day={day}" if day else "day=*"
-    files = sorted(str(p) for p in (root / pipeline).glob(f"{pattern}/*.parquet"))
-    return pl.read_parquet(files) if files else pl.DataFrame(schema=COLUMNS)
+def read_log(root: str | Path, pipeline: str, day: str | None = None) -> pl.DataFrame:
+    """The log of one day (or of every day), from a local folder or an ``s3://`` URI."""
+    files = open_files(root)
+    prefix = files.path(pipeline) + "/"
+    logged = [
+        path
+        for path in files.files(prefix + (f"day={day}/" if day else ""))
+        if LOG_FILE.fullmatch(path.removeprefix(prefix))
+    ]
+    return files.read_parquet(logged) if logged else pl.DataFrame(schema=COLUMNS)

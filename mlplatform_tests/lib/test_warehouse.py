@@ -11,8 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from mlplatform.lib import warehouse
-from mlplatform.lib.warehouse import ParquetWarehouse, day_range
+from mlplatform.lib.warehouse import ParquetWarehouse, StoredTable, day_range
 
 
 def table(ids: list[int], day: str = "2013-01-01") -> pl.DataFrame:
@@ -94,7 +93,7 @@ def test_failed_write_keeps_previous_partition_and_leaves_no_temp_file(
         assert Path(src).exists()  # the new data was fully written to a temporary file first
         raise OSError("disk went away")
 
-    monkeypatch.setattr(warehouse.os, "replace", crash)
+    monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError, match="disk went away"):
         store.write("pipe", "raw", table([4, 5]), day="2013-01-01")
     monkeypatch.undo()
@@ -200,3 +199,93 @@ def test_glob_reads_every_partition_with_its_day(tmp_path: Path) -> None:
 )
 def test_day_range_is_the_days_before_end_oldest_first(end: dt.date, days: int, expected: list[str]) -> None:
     assert day_range(end, days) == expected
+
+
+@pytest.mark.parametrize(
+    ("root", "partition", "table", "glob"),
+    [
+        (
+            "/data/warehouse",
+            "/data/warehouse/pipe/raw/day=2013-01-01/data.parquet",
+            "/data/warehouse/pipe/raw",
+            "/data/warehouse/pipe/raw/day=*/data.parquet",
+        ),
+        (
+            "s3://bucket/warehouse/",
+            "s3://bucket/warehouse/pipe/raw/day=2013-01-01/data.parquet",
+            "s3://bucket/warehouse/pipe/raw",
+            "s3://bucket/warehouse/pipe/raw/day=*/data.parquet",
+        ),
+        (
+            "s3://bucket",
+            "s3://bucket/pipe/raw/day=2013-01-01/data.parquet",
+            "s3://bucket/pipe/raw",
+            "s3://bucket/pipe/raw/day=*/data.parquet",
+        ),
+    ],
+)
+def test_uris_name_the_same_layout_on_a_folder_and_in_a_bucket(
+    root: str, partition: str, table: str, glob: str
+) -> None:
+    store = ParquetWarehouse(root)
+    assert store.partition_uri("pipe", "raw", "2013-01-01") == partition
+    assert store.partition_uri("pipe", "planes") == table.removesuffix("raw") + "planes/data.parquet"
+    assert store.table_uri("pipe", "raw") == table
+    assert store.glob("pipe", "raw") == glob
+
+
+def test_local_uris_are_the_local_paths(tmp_path: Path) -> None:
+    store = ParquetWarehouse(tmp_path)
+    assert store.root == tmp_path
+    assert store.partition_uri("pipe", "raw", "2013-01-01") == str(
+        store.partition_path("pipe", "raw", "2013-01-01")
+    )
+    assert store.table_uri("pipe", "raw") == str(store.table_dir("pipe", "raw"))
+
+
+def test_a_warehouse_in_a_bucket_has_no_local_path() -> None:
+    store = ParquetWarehouse("s3://bucket/warehouse")
+    with pytest.raises(ValueError, match=r"on object storage \(s3://bucket/warehouse\).*partition_uri"):
+        store.partition_path("pipe", "raw", "2013-01-01")
+
+
+@pytest.mark.parametrize("root", ["s3://", "s3:///warehouse"])
+def test_an_object_store_root_without_a_bucket_is_refused(root: str) -> None:
+    with pytest.raises(ValueError, match=r"s3://bucket\[/prefix\]"):
+        ParquetWarehouse(root)
+
+
+def test_an_endpoint_without_a_scheme_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLPLATFORM_S3_ENDPOINT_URL", "minio:9000")
+    with pytest.raises(ValueError, match=r"must start with http:// or https://, got 'minio:9000'"):
+        ParquetWarehouse("s3://bucket/warehouse")
+
+
+def test_modified_changes_only_when_the_partition_is_replaced(tmp_path: Path) -> None:
+    store = ParquetWarehouse(tmp_path)
+    assert store.modified("pipe", "raw", "2013-01-01") is None
+    store.write("pipe", "raw", table([1, 2, 3]), day="2013-01-01")
+    store.write("pipe", "raw", table([4]), day="2013-01-02")
+    first = store.modified("pipe", "raw", "2013-01-01")
+    other = store.modified("pipe", "raw", "2013-01-02")
+
+    assert first is not None
+    assert store.modified("pipe", "raw", "2013-01-01") == first  # reading it again is no change
+    store.write("pipe", "raw", table([1, 2, 3, 4]), day="2013-01-01")
+
+    assert store.modified("pipe", "raw", "2013-01-01") not in (None, first)
+    assert store.modified("pipe", "raw", "2013-01-02") == other
+
+
+def test_tables_lists_daily_and_static_tables_with_stored_files(tmp_path: Path) -> None:
+    store = ParquetWarehouse(tmp_path)
+    store.write("pipe", "raw", table([1]), day="2013-01-01")
+    store.write("pipe", "planes", table([2]))
+    store.write("other", "features", table([3]), day="2013-01-02")
+    (tmp_path / "pipe" / "empty").mkdir()  # a folder without a data file is no table
+
+    assert store.tables() == [
+        StoredTable("other", "features", partitioned=True),
+        StoredTable("pipe", "planes", partitioned=False),
+        StoredTable("pipe", "raw", partitioned=True),
+    ]
