@@ -33,7 +33,24 @@ run: bootstrap
 	$(BIN)/mlplatform up
 
 test: $(STAMP)
+	sh scripts/ensure-postgres.sh
 	$(BIN)/pytest
+
+# CI stages (.github/workflows/ci.yml), each a thin call to the tests or commands above.
+.PHONY: test-lib test-deploy validate-data train-smoke
+test-lib: $(STAMP)
+	$(BIN)/pytest mlplatform_tests/lib
+
+test-deploy: $(STAMP)
+	$(BIN)/pytest mlplatform_tests/deploy
+
+# A week of real flights through every data gate (the model is skipped: fewer days than its window).
+validate-data: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/mlplatform bootstrap --pipeline $(PIPELINE) --days 7
+
+# A lightweight training run (the 60 days of make run) and every model gate against its thresholds.
+train-smoke: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/mlplatform bootstrap --pipeline $(PIPELINE) --days 60
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
