@@ -150,6 +150,32 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0 if result.success else 1
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from mlplatform.definitions import defs
+    from mlplatform.lib.orchestration.bootstrap import backfill_models
+
+    with dg.DagsterInstance.get() as instance:
+        failed = backfill_models(defs(), instance, args.pipeline, args.first, args.last, args.gated)
+    if failed:
+        print(f"{len(failed)} day(s) failed (no version, or a gate rejected it): {', '.join(failed)}")
+    return 1 if failed and not args.gated else 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from mlplatform.lib.orchestration.simulation import POLICIES, simulate
+
+    policies = list(POLICIES) if args.policy == "all" else args.policy.split(",")
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown:
+        raise ValueError(f"--policy: unknown {unknown}; choose from {', '.join(POLICIES)} or all")
+    out = args.out or settings.home() / "simulations" / f"{args.pipeline}-{args.start}-{args.days}d"
+    report = simulate(args.pipeline, args.start, args.days, policies, out, args.parallel)
+    print(f"report: {report}")
+    return 0
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     import polars as pl
 
@@ -211,6 +237,30 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = commands.add_parser("rollback", help="stop a rollout, or move champion back to previous")
     rollback.add_argument("--pipeline", required=True)
     rollback.set_defaults(func=cmd_rollback)
+
+    backfill = commands.add_parser(
+        "backfill", help="train as of every day of a range: one run and one registered version per day"
+    )
+    backfill.add_argument("--pipeline", required=True)
+    backfill.add_argument("--from", dest="first", type=_date, required=True, help="first as-of day")
+    backfill.add_argument("--to", dest="last", type=_date, required=True, help="last as-of day")
+    backfill.add_argument(
+        "--gated", action="store_true", help="also run the gates and the promotion decision for each day"
+    )
+    backfill.set_defaults(func=cmd_backfill)
+
+    simulate = commands.add_parser(
+        "simulate", help="replay days through the whole loop and compare continuous-training policies"
+    )
+    simulate.add_argument("--pipeline", required=True)
+    simulate.add_argument("--start", type=_date, required=True, help="first day of live traffic")
+    simulate.add_argument("--days", type=int, required=True)
+    simulate.add_argument(
+        "--policy", default="all", help="static, weekly, daily, triggered, a comma-separated list, or all"
+    )
+    simulate.add_argument("--parallel", type=int, default=2, help="policies run at the same time")
+    simulate.add_argument("--out", type=Path, default=None, help="report folder (default under the home)")
+    simulate.set_defaults(func=cmd_simulate)
 
     sql = commands.add_parser("sql", help="DuckDB SQL over the warehouse (one view per table)")
     sql.add_argument("query", nargs="?", help="run one query and exit; without it, read stdin")

@@ -9,12 +9,14 @@ from pathlib import Path
 import dagster as dg
 import mlflow
 
+from mlplatform.lib.orchestration.alerts import AlertNotifier
 from mlplatform.lib.orchestration.component import pipeline_definitions
 from mlplatform.lib.orchestration.resources import (
     LandingZone,
     LocalWarehouse,
     MlflowTracking,
     PredictionLogFiles,
+    Warehouse,
 )
 from mlplatform.lib.replay import replay
 from mlplatform.lib.spec import PipelineSpec
@@ -30,25 +32,43 @@ def small_window(spec: PipelineSpec, train: int = 14, validation: int = 3, test:
 
 
 class Harness:
-    def __init__(self, spec: PipelineSpec, home: Path, instance: dg.DagsterInstance) -> None:
+    """The pipeline's assets with resources under ``home``: a local warehouse, SQLite MLflow and a
+    local prediction log unless other resources are given (object storage, PostgreSQL, ...)."""
+
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        home: Path,
+        instance: dg.DagsterInstance,
+        warehouse: Warehouse | None = None,
+        tracking: MlflowTracking | None = None,
+        prediction_logs: PredictionLogFiles | None = None,
+    ) -> None:
         self.spec = spec
         self.home = home
         self.instance = instance
         self.assets = list(pipeline_definitions(spec).assets or [])
-        self.tracking = MlflowTracking(
+        self.tracking = tracking or MlflowTracking(
             tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
             artifact_root=str(home / "mlflow" / "artifacts"),
         )
+        self.warehouse = warehouse or LocalWarehouse(root=str(home / "warehouse"))
+        # Resolving a resource's config costs ~0.4 s, so the default warehouse is built directly.
+        self._store: ParquetWarehouse | None = None if warehouse else ParquetWarehouse(home / "warehouse")
         self.resources = {
-            "warehouse": LocalWarehouse(root=str(home / "warehouse")),
+            "warehouse": self.warehouse,
             "landing": LandingZone(root=str(home / "landing")),
             "mlflow_tracking": self.tracking,
-            "prediction_logs": PredictionLogFiles(root=str(home / "predictions")),
+            "prediction_logs": prediction_logs or PredictionLogFiles(root=str(home / "predictions")),
+            "alerts": AlertNotifier(),
         }
 
     @property
     def store(self) -> ParquetWarehouse:
-        return ParquetWarehouse(self.home / "warehouse")
+        """The warehouse the assets write to, with any ``dg.EnvVar`` field resolved as in a run."""
+        if self._store is None:
+            self._store = self.warehouse.process_config_and_initialize().store()
+        return self._store
 
     @property
     def landing(self) -> Path:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from mlflow import MlflowClient
 
 from mlplatform.lib.registry import aliases
 from mlplatform.lib.rollout import RegistryState, Step
+
+STAGE_STARTED_AT = "rollout.stage_started_at"
 
 
 def read_state(client: MlflowClient, model_name: str) -> RegistryState:
@@ -13,11 +17,17 @@ def read_state(client: MlflowClient, model_name: str) -> RegistryState:
 
 
 def apply_step(client: MlflowClient, model_name: str, change: Step) -> RegistryState:
-    """Make the registry say what ``change`` says; returns the state after it."""
+    """Make the registry say what ``change`` says; returns the state after it.
+
+    A step that changes the rollout's tags also stamps ``rollout.stage_started_at``: the rollout
+    controller measures each stage from that moment (its minimum duration, and the log rows that
+    count for it).
+    """
     for alias, version in change.set_aliases.items():
         client.set_registered_model_alias(model_name, alias, version)
     for alias in change.delete_aliases:
         client.delete_registered_model_alias(model_name, alias)
-    for key, value in change.tags.items():
+    tags = {**change.tags, STAGE_STARTED_AT: dt.datetime.now(dt.UTC).isoformat()} if change.tags else {}
+    for key, value in tags.items():
         client.set_registered_model_tag(model_name, key, value)
     return read_state(client, model_name)

@@ -14,6 +14,9 @@ import polars as pl
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
+from mlplatform.lib.drift import bin_shares, psi, reference_profiles
+from mlplatform.lib.rollout_control import VariantStats
+
 
 def two_proportion_z_test(successes_a: int, n_a: int, successes_b: int, n_b: int) -> tuple[float, float]:
     """(z, two-sided p-value) for H0: the two success rates are equal."""
@@ -36,6 +39,12 @@ def join_labels(log: pl.DataFrame, labels: pl.DataFrame, entity: list[str], labe
     return keyed.join(labels.select(*entity, label), on=entity, how="inner")
 
 
+def live_auc(labels: pl.Series, scores: pl.Series) -> float:
+    """AUC of live scores against the labels that arrived; NaN when only one class arrived."""
+    y = labels.to_numpy()
+    return float(roc_auc_score(y, scores.to_numpy())) if len(np.unique(y)) == 2 else math.nan
+
+
 def variant_report(joined: pl.DataFrame, label: str, thresholds: dict[str, float]) -> pl.DataFrame:
     """Per variant and model version: rows, AUC, accuracy at its threshold, positive rates."""
     rows = []
@@ -47,10 +56,60 @@ def variant_report(joined: pl.DataFrame, label: str, thresholds: dict[str, float
                 "variant": variant,
                 "model_version": version,
                 "rows": group.height,
-                "auc": float(roc_auc_score(y, scores)) if len(np.unique(y)) == 2 else math.nan,
+                "auc": live_auc(group[label], group["prediction"]),
                 "correct": int((decided == (y == 1)).sum()),
                 "accuracy": float((decided == (y == 1)).mean()),
                 "label_rate": float(y.mean()),
             }
         )
     return pl.DataFrame(rows).sort("variant")
+
+
+def _variant_stats(
+    rows: pl.DataFrame, labels: pl.DataFrame | None, entity: list[str], label: str
+) -> VariantStats:
+    if rows.height == 0:
+        return VariantStats()
+    errors = int((rows["status"] != "ok").sum()) if "status" in rows.columns else 0
+    labelled, auc = 0, None
+    if labels is not None and labels.height:
+        joined = join_labels(rows, labels, entity, label)
+        labelled = joined.height
+        auc = live_auc(joined[label], joined["prediction"]) if labelled else None
+    return VariantStats(
+        requests=rows.height,
+        errors=errors,
+        p99_ms=float(np.percentile(rows["latency_ms"].to_numpy(), 99)),
+        labelled=labelled,
+        auc=auc,
+    )
+
+
+def stage_statistics(
+    log: pl.DataFrame,
+    champion_version: str | None,
+    challenger_version: str,
+    labels: pl.DataFrame | None,
+    entity: list[str],
+    label: str,
+    min_scores: int = 50,
+) -> tuple[VariantStats, VariantStats, float | None]:
+    """Champion and challenger figures over a rollout stage's log, and the PSI of their scores.
+
+    The challenger's rows are its answers (canary, A/B, blue-green) and its shadow scores; the
+    champion's are its answers. The score PSI bins the challenger's scores by the champion's score
+    deciles over the same stage: it needs no label, so a model gone wrong shows at once.
+    """
+    champion = log.filter((pl.col("variant") == "champion") & (pl.col("model_version") == champion_version))
+    challenger = log.filter(
+        pl.col("variant").is_in(["challenger", "shadow"]) & (pl.col("model_version") == challenger_version)
+    )
+    score_psi = None
+    if min(champion.height, challenger.height) >= min_scores:
+        profile = reference_profiles(champion.select(score=pl.col("prediction")), ["score"], [])["score"]
+        score_psi = psi(np.asarray(profile.shares), bin_shares(profile, challenger["prediction"]))
+    return (
+        _variant_stats(champion, labels, entity, label),
+        _variant_stats(challenger, labels, entity, label),
+        score_psi,
+    )

@@ -11,6 +11,7 @@ import hashlib
 import math
 import time
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -267,6 +268,14 @@ def training_gate(converged: bool, best_iteration: int, scores: np.ndarray) -> G
     )
 
 
+class Evaluation(NamedTuple):
+    metrics: dict[str, float]
+    champion_metrics: dict[str, float] | None
+    gates: list[GateResult]
+    scores: np.ndarray
+    champion_scores: np.ndarray | None
+
+
 def evaluate_all(
     model: TabularModel,
     test: pl.DataFrame,
@@ -276,15 +285,17 @@ def evaluate_all(
     champion: tuple[str, TabularModel, float] | None,
     converged: bool,
     best_iteration: int,
-) -> tuple[dict[str, float], dict[str, float] | None, list[GateResult]]:
-    """Every model gate on the test rows; returns the new and champion metrics and the gates."""
+) -> Evaluation:
+    """Every model gate on the test rows: the new and champion metrics, the gates, and the scores
+    (the evaluation report draws its curves from them instead of scoring the rows again)."""
     y = test[label].to_numpy()
     scores = model.predict(test)
     metrics = classification_metrics(y, scores, threshold)
-    champion_metrics = None
+    champion_metrics, champion_scores = None, None
     if champion is not None:
         _, champion_model, champion_threshold = champion
-        champion_metrics = classification_metrics(y, champion_model.predict(test), champion_threshold)
+        champion_scores = champion_model.predict(test)
+        champion_metrics = classification_metrics(y, champion_scores, champion_threshold)
     records = test.head(200).to_dicts()
     results = [
         metric_floor_gate(metrics, gates.metric_floors),
@@ -295,4 +306,4 @@ def evaluate_all(
         robustness_gate(model.predict, test, model.encoding.categorical, model.encoding.numeric),
         training_gate(converged, best_iteration, scores),
     ]
-    return metrics, champion_metrics, results
+    return Evaluation(metrics, champion_metrics, results, scores, champion_scores)

@@ -28,3 +28,14 @@ def aliases(client: MlflowClient, model_name: str) -> dict[str, str]:
 
 def version_tag(client: MlflowClient, model_name: str, version: str, key: str) -> str | None:
     return client.get_model_version(model_name, version).tags.get(key)
+
+
+def newest_as_of(client: MlflowClient, model_name: str) -> str | None:
+    """The as-of day of the newest registered version, approved or not (None before the first)."""
+    try:
+        versions = client.search_model_versions(
+            f"name = '{model_name}'", max_results=1, order_by=["version_number DESC"]
+        )
+    except MlflowException:
+        return None
+    return versions[0].tags.get("as_of") if versions else None

@@ -214,23 +214,65 @@ class RolloutStage(_Strict):
 
 
 class RolloutSpec(_Strict):
+    """How an approved challenger reaches traffic, and the live limits that roll it back.
+
+    The rollout controller compares the challenger with the champion over each stage: its error
+    rate and p99 latency against the stage's limits at once, its score distribution against the
+    champion's on the same traffic (a model that predicts a constant shows up here before any label
+    arrives), and, as labels arrive, its live AUC against the champion's.
+    """
+
     strategy: Literal["canary", "blue_green", "shadow", "ab"] = "canary"
     shadow_first: bool = True
     stages: list[RolloutStage] = Field(
         default_factory=lambda: [RolloutStage(traffic=t) for t in (0.05, 0.25, 0.5, 1.0)]
     )
+    shadow: RolloutStage = Field(
+        default_factory=lambda: RolloutStage(traffic=1.0, min_requests=200, min_minutes=5),
+        description="Minimums and limits of the shadow stage (traffic is ignored: shadow answers none)",
+    )
     auto_rollback: bool = True
+    max_prediction_psi: float = Field(
+        default=1.0,
+        gt=0,
+        description="PSI of the challenger's scores against the champion's over the same stage; a "
+        "healthy retrained model stays well below 0.5, a constant or inverted one goes far above",
+    )
+    max_auc_drop: float = Field(
+        default=0.03, ge=0, le=1, description="Live AUC below the champion's by more than this rolls back"
+    )
+    min_labelled: int = Field(
+        default=300, gt=0, description="Labelled predictions per variant before live AUC is compared"
+    )
+    min_requests_for_limits: int = Field(
+        default=20, gt=0, description="Challenger requests before error rate and p99 are judged"
+    )
     max_batch: int = Field(default=1000, gt=0)
 
 
 class MonitoringSpec(_Strict):
-    drift_features: list[str] = Field(default_factory=list)
+    """What the monitoring assets measure and when the sensors ask for a retraining."""
+
+    drift_features: list[str] = Field(
+        default_factory=list,
+        description="Features whose drift against the champion's training window asks for a retraining "
+        "(all if empty); every feature's drift is measured and shown",
+    )
     psi_threshold: float = Field(default=0.2, gt=0)
+    drift_min_rows: int = Field(default=200, gt=0, description="Smaller partitions are not judged for drift")
     freshness_hours: float = Field(default=26.0, gt=0)
     model_max_age_days: float = Field(default=14.0, gt=0)
     performance_floor: float = Field(default=0.6, gt=0, le=1)
     performance_days: int = Field(default=2, gt=0)
     label_delay_days: int = Field(default=1, ge=0)
+    retrain_cooldown_days: int = Field(
+        default=7,
+        ge=0,
+        description="Drift and performance triggers wait this many days after the newest trained model: "
+        "a rejected retraining would otherwise be retried every day against the same drift",
+    )
+    nightly_cron: str = Field(default="0 2 * * *", description="The fallback retraining schedule")
+    sensor_interval_seconds: int = Field(default=30, gt=0)
 
 
 class PipelineSpec(_Strict):

@@ -489,7 +489,7 @@ GATE_NAMES = [
 def test_evaluate_all_without_a_champion(trained: TrainingResult, data: dict[str, pl.DataFrame]) -> None:
     test = data["test"]
 
-    metrics, champion_metrics, gates = evaluate_all(
+    metrics, champion_metrics, gates, _, _ = evaluate_all(
         trained.model,
         test,
         "delayed",
@@ -517,7 +517,7 @@ def test_evaluate_all_scores_the_champion_on_the_same_rows(
     test = data["test"]
     champion = ("4", weak.model, weak.threshold)
 
-    metrics, champion_metrics, gates = evaluate_all(
+    metrics, champion_metrics, gates, _, _ = evaluate_all(
         trained.model,
         test,
         "delayed",
@@ -543,7 +543,7 @@ def test_evaluate_all_scores_the_champion_on_the_same_rows(
 def test_evaluate_all_fails_the_new_model_against_a_better_champion(
     trained: TrainingResult, weak: TrainingResult, data: dict[str, pl.DataFrame]
 ) -> None:
-    metrics, champion_metrics, gates = evaluate_all(
+    metrics, champion_metrics, gates, _, _ = evaluate_all(
         weak.model,
         data["test"],
         "delayed",
@@ -563,7 +563,7 @@ def test_evaluate_all_fails_the_new_model_against_a_better_champion(
 def test_evaluate_all_reports_a_model_that_did_not_converge(
     trained: TrainingResult, data: dict[str, pl.DataFrame]
 ) -> None:
-    _, _, gates = evaluate_all(
+    _, _, gates, _, _ = evaluate_all(
         trained.model, data["test"], "delayed", trained.threshold, EVALUATION_GATES, None, False, 1
     )
 

@@ -17,8 +17,24 @@ def test_code_location_loads_every_asset_check_and_resource() -> None:
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     assert ("flight_delay/raw", "contract") in checks
     assert ("flight_delay/features", "feature_schema") in checks
-    assert set(definitions.resources or {}) >= {"warehouse", "landing", "mlflow_tracking"}
+    assert set(definitions.resources or {}) >= {"warehouse", "landing", "mlflow_tracking", "alerts"}
     definitions.resolve_implicit_global_asset_job_def()
+    # What the daemon and the UI load: every job, sensor and schedule resolves with its resources.
+    dg.Definitions.validate_loadable(definitions)
+
+
+def test_each_pipeline_has_its_jobs_sensors_and_schedule() -> None:
+    definitions = defs()
+    for job in ("ingest", "retrain", "deploy", "rollback"):
+        assert definitions.resolve_job_def(f"flight_delay_{job}").name == f"flight_delay_{job}"
+    sensors = {s.name: s for s in definitions.sensors or []}
+    for sensor in ("landing", "drift", "performance", "freshness", "rollout_controller", "automation"):
+        assert sensors[f"flight_delay_{sensor}"].default_status == dg.DefaultSensorStatus.RUNNING
+    schedule = definitions.resolve_schedule_def("flight_delay_nightly")
+    assert schedule.cron_schedule == "0 2 * * *"
+    graph = definitions.resolve_asset_graph()
+    features = graph.get(dg.AssetKey(["flight_delay", "features"]))
+    assert features.automation_condition is not None
 
 
 def test_backfilled_assets_run_as_a_single_run() -> None:

@@ -20,7 +20,7 @@ from mlplatform.lib.pipelines import load_spec
 from mlplatform_tests.harness import Harness, failure_messages
 
 ASSETS = ["raw", "machines", "features", "model", "evaluation", "candidate"]
-ASSETS += ["deployment", "prediction_log", "ab_report"]
+ASSETS += ["deployment", "prediction_log", "live_performance", "drift"]
 
 DEFS_YAML = """
 type: mlplatform.lib.orchestration.component.ModelPipeline

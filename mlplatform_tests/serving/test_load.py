@@ -114,12 +114,12 @@ def test_rollout_and_rollback_under_load_fail_no_request_and_log_each_once(
 
     # The day's log goes into the warehouse, and the A/B report compares the variants that
     # answered on the labels of that day.
-    loaded = two_versions.materialize(["prediction_log", "ab_report"], partition="2013-01-20")
+    loaded = two_versions.materialize(["prediction_log", "live_performance"], partition="2013-01-20")
     assert loaded.success, failure_messages(loaded)
     report = {
         e.asset_key.path[-1]: e.materialization.metadata for e in loaded.get_asset_materialization_events()
     }
     assert report["prediction_log"]["dagster/row_count"].value == logged.height
-    assert report["ab_report"]["labelled_predictions"].value == answered.height
-    assert 0 <= report["ab_report"]["p_value"].value <= 1
-    assert "challenger" in report["ab_report"]["variants"].value
+    assert report["live_performance"]["labelled_predictions"].value == answered.height
+    assert 0 <= report["live_performance"]["p_value"].value <= 1
+    assert "challenger" in report["live_performance"]["variants"].value

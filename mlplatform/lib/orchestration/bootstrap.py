@@ -63,3 +63,32 @@ def bootstrap(pipeline: str, start: dt.date | None, days: int, retrain: bool = F
         if not _run(defs, instance, gated, f"model, gates and promotion as of {as_of}", partition_key=as_of):
             return 1
     return 0
+
+
+def backfill_models(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    pipeline: str,
+    first: dt.date,
+    last: dt.date,
+    gated: bool,
+) -> list[str]:
+    """Train as of every day from ``first`` to ``last``: one run and one registered version per day;
+    returns the days that failed.
+
+    Without ``gated`` only ``model`` runs: the history of models the platform would have trained,
+    each tagged with its as-of day and the data versions it read, and no alias moves. With
+    ``gated`` each day goes through the gates and ``candidate`` too (what ``<pipeline>_retrain``
+    runs), so an alias moves only for a version that passed every gate.
+    """
+    if last < first:
+        raise ValueError(f"--to {last} is before --from {first}")
+    names = ["model", "evaluation", "candidate"] if gated else ["model"]
+    keys = [dg.AssetKey([pipeline, name]) for name in names]
+    tags = {"mlplatform/trigger": "backfill", "mlplatform/backfill": f"{first}..{last}"}
+    failed = []
+    for offset in range((last - first).days + 1):
+        day = (first + dt.timedelta(days=offset)).isoformat()
+        if not _run(defs, instance, keys, f"{'/'.join(names)} as of {day}", partition_key=day, tags=tags):
+            failed.append(day)
+    return failed

@@ -6,10 +6,12 @@ reported and the step fails before the asset writes anything.
 """
 
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import dagster as dg
 
 from mlplatform.lib.gates import GateResult
+from mlplatform.lib.orchestration.alerts import AlertNotifier
 from mlplatform.lib.orchestration.metadata import markdown_table
 
 
@@ -42,8 +44,13 @@ def check_outputs(context: dg.AssetExecutionContext) -> Iterator[dg.Output]:
         yield dg.Output(None, output_name=output_name)
 
 
-def stop_if_blocked(key: dg.AssetKey, gates_by_day: Mapping[str | None, Sequence[GateResult]]) -> Iterator:
-    """If any gate blocks: report every evaluation of the failed partitions and fail the step."""
+def stop_if_blocked(
+    key: dg.AssetKey,
+    gates_by_day: Mapping[str | None, Sequence[GateResult]],
+    alerts: AlertNotifier,
+    log: Any = None,
+) -> Iterator:
+    """If any gate blocks: report every evaluation of the failed partitions, alert, fail the step."""
     failed = {d: g for d, g in gates_by_day.items() if any(x.blocks for x in g)}
     if not failed:
         return
@@ -56,6 +63,13 @@ def stop_if_blocked(key: dg.AssetKey, gates_by_day: Mapping[str | None, Sequence
         for g in gates
         if g.blocks
     ]
+    alerts.send(
+        "gate_failed",
+        key.path[0],
+        f"{key.to_user_string()}: {len(failed)} partition(s) blocked, nothing written; {lines[0]}",
+        {"blocked": lines[:20]},
+        log=log,
+    )
     raise dg.Failure(
         description=f"{key.to_user_string()}: {len(failed)} partition(s) blocked; nothing was written.\n"
         + "\n".join(lines[:20]),

@@ -9,12 +9,26 @@ from typing import Annotated, Any
 
 import dagster as dg
 
+from mlplatform.lib.orchestration.automation import automation_sensor
 from mlplatform.lib.orchestration.deployment_assets import deployment_asset, rollback_job
 from mlplatform.lib.orchestration.feature_assets import features_asset
 from mlplatform.lib.orchestration.ingest_assets import ingest_assets
-from mlplatform.lib.orchestration.live_assets import ab_report_asset, prediction_log_asset
+from mlplatform.lib.orchestration.jobs import pipeline_jobs
 from mlplatform.lib.orchestration.model_assets import model_asset
+from mlplatform.lib.orchestration.monitoring_assets import (
+    drift_asset,
+    live_performance_asset,
+    prediction_log_asset,
+)
 from mlplatform.lib.orchestration.promotion_assets import candidate_asset, evaluation_asset
+from mlplatform.lib.orchestration.rollout_controller import rollout_controller
+from mlplatform.lib.orchestration.sensors import (
+    drift_sensor,
+    freshness_sensor,
+    landing_sensor,
+    nightly_schedule,
+    performance_sensor,
+)
 from mlplatform.lib.spec import PipelineSpec
 
 
@@ -28,8 +42,11 @@ def daily_partitions(spec: PipelineSpec) -> dg.DailyPartitionsDefinition:
 
 
 def pipeline_definitions(spec: PipelineSpec) -> dg.Definitions:
-    """Every asset and check of one pipeline; resources are bound by the code location."""
+    """Every asset, check, job, sensor and schedule of one pipeline; resources are bound by the
+    code location."""
     partitions = daily_partitions(spec)
+    jobs = pipeline_jobs(spec)
+    rollback = rollback_job(spec)
     return dg.Definitions(
         assets=[
             *ingest_assets(spec, partitions),
@@ -39,9 +56,19 @@ def pipeline_definitions(spec: PipelineSpec) -> dg.Definitions:
             candidate_asset(spec, partitions),
             deployment_asset(spec),
             prediction_log_asset(spec, partitions),
-            ab_report_asset(spec, partitions),
+            live_performance_asset(spec, partitions),
+            drift_asset(spec, partitions),
         ],
-        jobs=[rollback_job(spec)],
+        jobs=[jobs.ingest, jobs.retrain, jobs.deploy, rollback],
+        sensors=[
+            landing_sensor(spec, jobs),
+            drift_sensor(spec, jobs),
+            performance_sensor(spec, jobs),
+            freshness_sensor(spec, jobs),
+            rollout_controller(spec, jobs, rollback),
+            automation_sensor(spec.name, spec.monitoring.sensor_interval_seconds),
+        ],
+        schedules=[nightly_schedule(spec, jobs)],
     )
 
 

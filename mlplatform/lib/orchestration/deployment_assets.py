@@ -12,6 +12,7 @@ import json
 import dagster as dg
 
 from mlplatform.lib.deploy import apply_step, read_state
+from mlplatform.lib.orchestration.alerts import AlertNotifier
 from mlplatform.lib.orchestration.resources import MlflowTracking, Warehouse
 from mlplatform.lib.registry import CHALLENGER, version_tag
 from mlplatform.lib.rollout import RegistryState, Step, rollback, step
@@ -49,7 +50,12 @@ def deployment_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
             )
         ],
     )
-    def _deployment(context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow_tracking: MlflowTracking):
+    def _deployment(
+        context: dg.AssetExecutionContext,
+        warehouse: Warehouse,
+        mlflow_tracking: MlflowTracking,
+        alerts: AlertNotifier,
+    ):
         client = mlflow_tracking.client()
         before = read_state(client, spec.name)
         change = step(before, spec.rollout)
@@ -73,6 +79,13 @@ def deployment_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
             )
             if problems:
                 after = apply_step(client, spec.name, rollback(before))
+                alerts.send(
+                    "smoke_test_failed",
+                    spec.name,
+                    f"v{challenger} failed the smoke test and gets no traffic: {problems[0]}",
+                    {"version": challenger, "problems": problems[:10]},
+                    log=context.log,
+                )
                 yield dg.AssetCheckResult(
                     check_name="smoke_test",
                     passed=False,
@@ -95,15 +108,24 @@ def deployment_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
 
 
 def rollback_job(spec: PipelineSpec) -> dg.JobDefinition:
-    @dg.op(name=f"{spec.name}_rollback")
-    def _rollback(context: dg.OpExecutionContext, mlflow_tracking: MlflowTracking):
+    @dg.op(name=f"{spec.name}_roll_back")
+    def _rollback(context: dg.OpExecutionContext, mlflow_tracking: MlflowTracking, alerts: AlertNotifier):
         client = mlflow_tracking.client()
         before = read_state(client, spec.name)
         change = rollback(before)
         after = apply_step(client, spec.name, change)
-        context.log.warning(f"{spec.name} rollback: {change.description}")
+        reason = context.run.tags.get("mlplatform/reason", "requested by a person (UI or CLI)")
+        if change.action != "none":
+            alerts.send(
+                "rollback",
+                spec.name,
+                f"{change.description} (why: {reason})",
+                {"action": change.action, "aliases_before": before.aliases, "aliases_after": after.aliases},
+                log=context.log,
+            )
         yield dg.AssetMaterialization(
-            asset_key=[spec.name, "deployment"], metadata=_metadata(change, before, after)
+            asset_key=[spec.name, "deployment"],
+            metadata={**_metadata(change, before, after), "reason": reason},
         )
         yield dg.Output(change.action)
 

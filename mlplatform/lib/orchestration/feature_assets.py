@@ -16,6 +16,8 @@ from mlplatform.lib.feature_gates import (
 )
 from mlplatform.lib.features import FeatureError, LeakageError, attach_label, compute_features
 from mlplatform.lib.gates import GateResult
+from mlplatform.lib.orchestration.alerts import AlertNotifier
+from mlplatform.lib.orchestration.automation import every_partition_eager
 from mlplatform.lib.orchestration.checks import check_outputs, gate_evaluation, stop_if_blocked
 from mlplatform.lib.orchestration.metadata import day_range_label, markdown_table
 from mlplatform.lib.orchestration.resources import Warehouse
@@ -53,6 +55,7 @@ def features_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> d
         group_name=spec.name,
         kinds={"polars", "parquet"},
         deps=[dg.AssetKey([spec.name, "raw"]), *[dg.AssetKey([spec.name, r]) for r in spec.references]],
+        automation_condition=every_partition_eager(ignore=[dg.AssetKey([spec.name, r]) for r in static_refs]),
         description=f"{spec.features.function} over raw and the references, label "
         f"{spec.label.name!r} = {spec.label.expr} (null -> {spec.label.when_null}).",
         check_specs=[
@@ -60,7 +63,7 @@ def features_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> d
             for name, text in CHECKS.items()
         ],
     )
-    def _features(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    def _features(context: dg.AssetExecutionContext, warehouse: Warehouse, alerts: AlertNotifier):
         store = warehouse.store()
         static = {name: store.read(spec.name, name) for name in static_refs}
         built: dict[str, pl.DataFrame | None] = {}
@@ -76,7 +79,7 @@ def features_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> d
                     feature_schema_gate(frame, contract, spec.entity, failures[day]),
                     leakage_gate(frame, spec),
                 ]
-        yield from stop_if_blocked(key, gates)
+        yield from stop_if_blocked(key, gates, alerts, context.log)
         rows: list[dict] = []
         positives = total = 0
         for day, frame in built.items():

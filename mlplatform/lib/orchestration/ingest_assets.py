@@ -12,6 +12,7 @@ import polars as pl
 
 from mlplatform.lib.contracts import build_schema
 from mlplatform.lib.ingest import ingest_files
+from mlplatform.lib.orchestration.alerts import AlertNotifier
 from mlplatform.lib.orchestration.checks import check_outputs, gate_evaluation, stop_if_blocked
 from mlplatform.lib.orchestration.metadata import day_range_label, markdown_table
 from mlplatform.lib.orchestration.resources import LandingZone, Warehouse
@@ -60,7 +61,9 @@ def ingest_asset(
             for name in check_names
         ],
     )
-    def _ingest(context: dg.AssetExecutionContext, warehouse: Warehouse, landing: LandingZone):
+    def _ingest(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, landing: LandingZone, alerts: AlertNotifier
+    ):
         folder = landing.folder(spec.name)
         store = warehouse.store()
         days: list[str | None] = list(context.partition_keys) if partitions else [None]
@@ -72,7 +75,7 @@ def ingest_asset(
         results = ingest_files(
             paths, schema, contract, spec.source.null_values, partition_expr, spec.data_gates, stored_rows
         )
-        yield from stop_if_blocked(key, {d: r.gates for d, r in results.items()})
+        yield from stop_if_blocked(key, {d: r.gates for d, r in results.items()}, alerts, context.log)
         per_day: list[dict] = []
         versions: list[str] = []
         for day, result in results.items():

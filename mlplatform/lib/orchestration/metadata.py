@@ -6,6 +6,7 @@ import math
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 
 def _cell(value: object) -> str:
@@ -40,3 +41,11 @@ def latest_metadata(context: dg.AssetExecutionContext, key: dg.AssetKey, day: st
     if not records or records[0].asset_materialization is None:
         raise dg.Failure(f"{key.to_user_string()} has no materialization for {day}: materialize it first")
     return {name: value.value for name, value in records[0].asset_materialization.metadata.items()}
+
+
+class ReportConfig(dg.Config):
+    """Run configuration of the assets that draw plots (PNG in their metadata)."""
+
+    plots: bool = Field(
+        default=True, description="Draw the plots; a simulation turns them off to save its time budget"
+    )

@@ -8,14 +8,17 @@ rows. A failing gate stops the run before ``candidate``, so a rejected model nev
 
 import datetime as dt
 import json
+import time
 
 import dagster as dg
 import polars as pl
+from mlflow.entities import Metric
 
 from mlplatform.lib.gates import GateResult
 from mlplatform.lib.model_gates import evaluate_all, rows_fingerprint
+from mlplatform.lib.orchestration.alerts import AlertNotifier
 from mlplatform.lib.orchestration.checks import gate_metadata
-from mlplatform.lib.orchestration.metadata import latest_metadata, markdown_table
+from mlplatform.lib.orchestration.metadata import ReportConfig, latest_metadata, markdown_table
 from mlplatform.lib.orchestration.model_assets import read_window, registered_version, window_dep
 from mlplatform.lib.orchestration.resources import MlflowTracking, Warehouse
 from mlplatform.lib.promotion import decide, metric_reasons
@@ -63,7 +66,13 @@ def evaluation_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) ->
             dg.AssetCheckSpec(n, asset=key, blocking=True, description=t) for n, t in MODEL_GATES.items()
         ],
     )
-    def _evaluation(context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow_tracking: MlflowTracking):
+    def _evaluation(
+        context: dg.AssetExecutionContext,
+        config: ReportConfig,
+        warehouse: Warehouse,
+        mlflow_tracking: MlflowTracking,
+        alerts: AlertNotifier,
+    ):
         as_of = context.partition_key
         split = TimeSplit.as_of(dt.date.fromisoformat(as_of), spec.model)
         test = read_window(spec, warehouse, split.test, "test")
@@ -76,7 +85,7 @@ def evaluation_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) ->
         if champion_version is not None and champion_version != version:
             threshold = float(version_tag(client, name, champion_version, "threshold") or 0.5)
             champion = (champion_version, load_version(name, champion_version), threshold)
-        metrics, champion_metrics, gates = evaluate_all(
+        metrics, champion_metrics, gates, scores, champion_scores = evaluate_all(
             model,
             test,
             spec.label.name,
@@ -87,21 +96,35 @@ def evaluation_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) ->
             int(made["best_iteration"]),
         )
         run_id = str(made["mlflow_run_id"])
-        for metric, value in metrics.items():
-            client.log_metric(run_id, f"test_{metric}", value)
+        now = int(time.time() * 1000)
+        client.log_batch(run_id, metrics=[Metric(f"test_{k}", v, now, 0) for k, v in metrics.items()])
         for gate in gates:
             client.set_model_version_tag(
                 name, version, f"gate.{gate.name}", "passed" if gate.passed else "failed"
             )
+        failed = [g for g in gates if g.blocks]
+        if failed:
+            alerts.send(
+                "gate_failed",
+                spec.name,
+                f"v{version} as of {as_of} rejected by {', '.join(g.name for g in failed)}: {failed[0].summary}",
+                {"version": version, "as_of": as_of, "failed": {g.name: g.summary for g in failed}},
+                log=context.log,
+            )
         y = test[spec.label.name].to_numpy()
-        curves = {f"v{version} (new)": model.predict(test)}
-        if champion is not None:
-            curves[f"v{champion[0]} (champion)"] = champion[1].predict(test)
+        curves = {f"v{version} (new)": scores}
+        if champion is not None and champion_scores is not None:
+            curves[f"v{champion[0]} (champion)"] = champion_scores
         importance = pl.DataFrame(
             {
                 "feature": model.booster.feature_name(),
                 "gain": model.booster.feature_importance("gain").astype(float),
             }
+        )
+        plots = (
+            [roc_markdown(y, curves), calibration_markdown(y, scores), importance_markdown(importance)]
+            if config.plots
+            else []
         )
         reasons = metric_reasons(metrics, champion_metrics, spec.gates)
         slices = next(g for g in gates if g.name == "slice_disparity").evidence
@@ -121,15 +144,7 @@ def evaluation_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) ->
                     pl.DataFrame([{"gate": g.name, "passed": g.passed, "summary": g.summary} for g in gates])
                 ),
                 "slices": markdown_table(slices if slices is not None else pl.DataFrame(), max_rows=40),
-                "report": dg.MetadataValue.md(
-                    "\n\n".join(
-                        [
-                            roc_markdown(y, curves),
-                            calibration_markdown(y, curves[f"v{version} (new)"]),
-                            importance_markdown(importance),
-                        ]
-                    )
-                ),
+                "report": dg.MetadataValue.md("\n\n".join(plots) if config.plots else "plots turned off"),
             },
             check_results=[_check_result(g) for g in gates],
         )

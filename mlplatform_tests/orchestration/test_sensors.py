@@ -1,0 +1,315 @@
+"""Each sensor on a real test instance with ``build_sensor_context``: it fires exactly when it should,
+not otherwise, and its cursor carries it across a restart (a new evaluation given the stored cursor).
+
+One module-scoped pipeline holds real 2013 flights (22 days ingested) and a champion, the version
+trained as of 2013-01-21; the tests build the rest (a drifted day, prediction logs) themselves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+
+from mlplatform.lib.orchestration.component import pipeline_definitions
+from mlplatform.lib.pipelines import load_spec
+from mlplatform.lib.spec import PipelineSpec, RolloutStage
+from mlplatform.lib.triggers import next_day
+from mlplatform.serving.prediction_log import PredictionLog
+from mlplatform_tests.harness import Harness, failure_messages, small_window
+
+CHAMPION_AS_OF = "2013-01-21"
+
+
+def _spec() -> PipelineSpec:
+    """The flight pipeline with a short window, a 2-day cooldown and quick rollout stages."""
+    spec = small_window(load_spec("flight_delay"))
+    monitoring = spec.monitoring.model_copy(update={"retrain_cooldown_days": 2})
+    quick = RolloutStage(traffic=0.5, min_requests=50, min_minutes=0)
+    rollout = spec.rollout.model_copy(update={"shadow": quick, "stages": [quick], "min_labelled": 100})
+    return spec.model_copy(update={"monitoring": monitoring, "rollout": rollout})
+
+
+def _definitions(harness: Harness) -> dg.Definitions:
+    return dg.Definitions.merge(
+        pipeline_definitions(harness.spec), dg.Definitions(resources=harness.resources)
+    )
+
+
+def tick(harness: Harness, name: str, cursor: str | None = None):
+    """One evaluation of a sensor, as the daemon does it (a fresh context: nothing but the cursor)."""
+    definitions = _definitions(harness)
+    sensor = definitions.resolve_sensor_def(name)
+    with dg.build_sensor_context(
+        instance=harness.instance, cursor=cursor, resources=harness.resources, definitions=definitions
+    ) as context:
+        return sensor.evaluate_tick(context)
+
+
+@pytest.fixture(scope="module")
+def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    with dg.instance_for_test() as instance:
+        harness = Harness(_spec(), tmp_path_factory.mktemp("monitored"), instance)
+        harness.replay("2013-01-01", 22)
+        assert harness.materialize(harness.static_references()).success
+        data = harness.materialize(harness.daily_tables(), first="2013-01-01", last="2013-01-22")
+        assert data.success, failure_messages(data)
+        trained = harness.materialize(["model"], partition=CHAMPION_AS_OF)
+        assert trained.success, failure_messages(trained)
+        harness.client().set_registered_model_alias("flight_delay", "champion", "1")
+        yield harness
+
+
+def test_landing_sensor_requests_each_new_or_changed_file_once(flights: Harness) -> None:
+    flights.replay("2013-01-01", 2)
+    first = tick(flights, "flight_delay_landing")
+    requested = {r.partition_key: r for r in first.run_requests}
+    assert set(requested) == {"2013-01-01", "2013-01-02"}
+    assert {k.to_user_string() for k in requested["2013-01-01"].asset_selection} == {
+        "flight_delay/raw",
+        "flight_delay/weather",
+    }
+
+    # Nothing new: skip, and the same after a restart with the stored cursor.
+    again = tick(flights, "flight_delay_landing", first.cursor)
+    assert again.run_requests == [] and "no new or changed file" in again.skip_message
+
+    # A file that changes is ingested again (that table only); a new day is requested once.
+    path = flights.landing / "flights" / "2013-01-02.csv"
+    path.write_text("\n".join(path.read_text().splitlines()[:300]) + "\n")
+    flights.replay("2013-01-03", 1)
+    changed = tick(flights, "flight_delay_landing", first.cursor)
+    assert sorted(
+        (r.partition_key, tuple(k.path[-1] for k in r.asset_selection)) for r in changed.run_requests
+    ) == [
+        ("2013-01-02", ("raw",)),
+        ("2013-01-03", ("raw", "weather")),
+    ]
+    assert tick(flights, "flight_delay_landing", changed.cursor).run_requests == []
+
+
+def test_landing_sensor_without_a_cursor_skips_files_already_ingested(flights: Harness) -> None:
+    flights.replay("2013-01-01", 2)
+    flights.materialize(flights.static_references())
+    assert flights.materialize(["raw", "weather"], first="2013-01-01", last="2013-01-01").success
+    result = tick(flights, "flight_delay_landing")
+    assert [r.partition_key for r in result.run_requests] == ["2013-01-02"]
+
+
+def _drifted_day(harness: Harness, source: str, day: str) -> None:
+    """A day whose traffic changed: the flights of ``source`` rescheduled six hours later."""
+    frame = harness.store.read("flight_delay", "features", source).with_columns(
+        (pl.col("sched_hour") + 6) % 24, pl.col("day") + (int(day[-2:]) - int(source[-2:]))
+    )
+    harness.store.write("flight_delay", "features", frame, day)
+
+
+def test_drift_sensor_requests_a_gated_retraining_only_for_drifted_days(monitored: Harness, caplog) -> None:
+    _drifted_day(monitored, "2013-01-22", "2013-01-23")
+    runs = [monitored.materialize(["drift"], partition=day) for day in ("2013-01-22", "2013-01-23")]
+    assert all(r.success for r in runs), [failure_messages(r) for r in runs]
+    measured = {
+        e.partition: e.materialization.metadata["drifted_features"].value
+        for r in runs
+        for e in r.get_asset_materialization_events()
+    }
+    assert measured["2013-01-22"] == {} and list(measured["2013-01-23"]) == ["sched_hour"]
+
+    with caplog.at_level(logging.WARNING, logger="mlplatform.alerts"):
+        result = tick(monitored, "flight_delay_drift")
+    assert [r.partition_key for r in result.run_requests] == ["2013-01-24"]
+    request = result.run_requests[0]
+    assert (
+        request.tags["mlplatform/trigger"] == "drift" and "sched_hour=" in request.tags["mlplatform/drifted"]
+    )
+    assert "drifted on 2013-01-23" in caplog.text
+
+    # A restart with the stored cursor does not request it again.
+    assert "no new drift measurement" in tick(monitored, "flight_delay_drift", result.cursor).skip_message
+
+
+def _log_day(harness: Harness, day: str, scores_from_labels: bool, version: str = "1") -> None:
+    """Logged answers for every flight of ``day``: informative scores, or noise (AUC about 0.5)."""
+    features = harness.store.read("flight_delay", "features", day)
+    raw = harness.store.read("flight_delay", "raw", day)
+    rng = np.random.default_rng(int(day[-2:]))
+    label = features["delayed"].to_numpy()
+    scores = (
+        np.clip(0.5 * label + rng.uniform(0, 0.5, len(label)), 0, 1)
+        if scores_from_labels
+        else rng.uniform(0, 1, len(label))
+    )
+    keys = features.select(pl.col(c).cast(raw.schema[c]) for c in harness.spec.entity)
+    inputs = keys.join(raw, on=harness.spec.entity, how="left", maintain_order="left")
+    log = PredictionLog(harness.home / "predictions")
+    now = dt.datetime.now(dt.UTC)
+    log.append(
+        [
+            {
+                "request_id": f"{day}-{i}",
+                "time": now,
+                "event_day": day,
+                "pipeline": "flight_delay",
+                "model_version": version,
+                "variant": "champion",
+                "inputs": json.dumps(row, default=str),
+                "prediction": float(score),
+                "latency_ms": 2.0,
+            }
+            for i, (row, score) in enumerate(
+                zip(inputs.select(harness.spec.serving_columns).to_dicts(), scores, strict=True)
+            )
+        ]
+    )
+    log.close()
+
+
+def test_performance_sensor_retrains_after_the_days_below_the_floor(monitored: Harness, caplog) -> None:
+    _log_day(monitored, "2013-01-20", scores_from_labels=True)
+    _log_day(monitored, "2013-01-21", scores_from_labels=False)
+    runs = [
+        monitored.materialize(["prediction_log", "live_performance"], partition=d)
+        for d in ("2013-01-20", "2013-01-21")
+    ]
+    assert all(r.success for r in runs), [failure_messages(r) for r in runs]
+    served = {
+        e.partition: e.materialization.metadata["served_auc"].value
+        for r in runs
+        for e in r.get_asset_materialization_events()
+        if e.asset_key.path[-1] == "live_performance"
+    }
+    assert served["2013-01-20"] > 0.8 and served["2013-01-21"] < 0.6
+    checks = [
+        e.event_specific_data for e in runs[1].all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    assert [(c.check_name, c.passed) for c in checks] == [("performance_floor", False)]
+
+    one_bad_day = tick(monitored, "flight_delay_performance")
+    assert one_bad_day.run_requests == [] and "1 of 2 consecutive days" in one_bad_day.skip_message
+
+    _log_day(monitored, "2013-01-22", scores_from_labels=False)
+    assert monitored.materialize(["prediction_log", "live_performance"], partition="2013-01-22").success
+    with caplog.at_level(logging.WARNING, logger="mlplatform.alerts"):
+        two_bad_days = tick(monitored, "flight_delay_performance", one_bad_day.cursor)
+    assert [r.partition_key for r in two_bad_days.run_requests] == ["2013-01-23"]
+    assert two_bad_days.run_requests[0].tags["mlplatform/below_floor"] == "2013-01-21,2013-01-22"
+    assert "live AUC below" in caplog.text
+    assert tick(monitored, "flight_delay_performance", two_bad_days.cursor).run_requests == []
+
+
+def test_freshness_sensor_alerts_once_per_stale_state_and_retrains_a_stale_model(
+    monitored: Harness, caplog
+) -> None:
+    from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
+
+    quiet = tick(monitored, "flight_delay_freshness")
+    assert quiet.run_requests == []
+
+    def report(name: str, state: FreshnessState) -> None:
+        monitored.instance.report_runless_asset_event(
+            FreshnessStateChange(
+                key=monitored.key(name),
+                new_state=state,
+                previous_state=FreshnessState.PASS,
+                state_change_timestamp=dt.datetime.now(dt.UTC).timestamp(),
+            )
+        )
+
+    report("raw", FreshnessState.FAIL)
+    report("candidate", FreshnessState.FAIL)
+    with caplog.at_level(logging.WARNING, logger="mlplatform.alerts"):
+        stale = tick(monitored, "flight_delay_freshness", quiet.cursor)
+    assert "raw data is FAIL" in caplog.text and "the champion model is FAIL" in caplog.text
+    newest = monitored.store.days("flight_delay", "features")[-1]
+    assert [r.partition_key for r in stale.run_requests] == [next_day(newest)]
+    assert stale.run_requests[0].tags["mlplatform/trigger"] == "stale_model"
+    assert tick(monitored, "flight_delay_freshness", stale.cursor).run_requests == []
+
+
+def test_nightly_schedule_retrains_on_the_newest_data_unless_covered(monitored: Harness) -> None:
+    definitions = _definitions(monitored)
+    schedule = definitions.resolve_schedule_def("flight_delay_nightly")
+    with dg.build_schedule_context(
+        instance=monitored.instance,
+        resources=monitored.resources,
+        repository_def=definitions.get_repository_def(),
+    ) as context:
+        requests = schedule.evaluate_tick(context).run_requests
+    newest = monitored.store.days("flight_delay", "features")[-1]
+    assert [r.partition_key for r in requests] == [next_day(newest)]
+    assert requests[0].tags["mlplatform/trigger"] == "schedule"
+
+
+def test_rollout_controller_starts_advances_and_rolls_back_on_live_evidence(
+    monitored: Harness, caplog
+) -> None:
+    client = monitored.client()
+    v1 = client.get_model_version("flight_delay", "1")
+    v2 = client.create_model_version("flight_delay", v1.source, run_id=v1.run_id, tags=dict(v1.tags))
+    assert (
+        tick(monitored, "flight_delay_rollout_controller").skip_message
+        == "no challenger: nothing to roll out"
+    )
+    client.set_registered_model_alias("flight_delay", "challenger", v2.version)
+
+    start = tick(monitored, "flight_delay_rollout_controller").run_requests
+    assert [(r.job_name, r.run_key) for r in start] == [("flight_delay_deploy", f"start:{v2.version}")]
+    assert monitored.materialize(["deployment"]).success  # smoke test, then shadow
+
+    waiting = tick(monitored, "flight_delay_rollout_controller")
+    assert waiting.run_requests == [] and "0 of 50 requests" in waiting.skip_message
+
+    healthy = _stage_log(monitored, v2.version, challenger_scores=None)
+    advance = tick(monitored, "flight_delay_rollout_controller").run_requests
+    assert [r.job_name for r in advance] == ["flight_delay_deploy"], healthy
+    assert monitored.materialize(["deployment"]).success  # canary at 50%
+    assert client.get_registered_model("flight_delay").tags["rollout.strategy"] == "canary"
+
+    _stage_log(monitored, v2.version, challenger_scores=0.42)  # the challenger now predicts a constant
+    verdict = tick(monitored, "flight_delay_rollout_controller").run_requests
+    assert [r.job_name for r in verdict] == ["flight_delay_rollback"]
+    assert "score distribution PSI" in verdict[0].tags["mlplatform/reason"]
+    rollback = _definitions(monitored).resolve_job_def("flight_delay_rollback")
+    with caplog.at_level(logging.WARNING, logger="mlplatform.alerts"):
+        assert rollback.execute_in_process(instance=monitored.instance, tags=verdict[0].tags).success
+    assert "rollback" in caplog.text and "score distribution PSI" in caplog.text
+    aliases = client.get_registered_model("flight_delay").aliases
+    assert {alias: str(version) for alias, version in aliases.items()} == {"champion": "1"}
+
+
+def _stage_log(harness: Harness, challenger: str, challenger_scores: float | None) -> Path:
+    """Champion answers and challenger answers of the current stage, logged now."""
+    features = harness.store.read("flight_delay", "features", "2013-01-20").head(300)
+    rng = np.random.default_rng(5)
+    good = np.clip(0.5 * features["delayed"].to_numpy() + rng.uniform(0, 0.5, features.height), 0, 1)
+    log = PredictionLog(harness.home / "predictions")
+    now = dt.datetime.now(dt.UTC)
+    rows = []
+    for i, (row, score) in enumerate(zip(features.select(harness.spec.entity).to_dicts(), good, strict=True)):
+        variant, version = ("challenger", challenger) if i % 2 else ("champion", "1")
+        value = (
+            challenger_scores if variant == "challenger" and challenger_scores is not None else float(score)
+        )
+        rows.append(
+            {
+                "request_id": f"stage-{now.timestamp()}-{i}",
+                "time": now,
+                "event_day": "2013-01-20",
+                "pipeline": "flight_delay",
+                "model_version": version,
+                "variant": variant,
+                "inputs": json.dumps(row, default=str),
+                "prediction": value,
+                "latency_ms": 3.0,
+            }
+        )
+    log.append(rows)
+    log.close()
+    return harness.home / "predictions"
