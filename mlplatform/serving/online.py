@@ -1,16 +1,30 @@
 """The online side of the feature store: reference tables in memory, the pipeline's own features.
 
-Static tables are loaded whole, daily ones per day, each cached with the modification time of its
-warehouse file and reloaded when a new partition lands. Requests are typed by the raw schema and
-go through ``compute_features``, the very function the ``features`` asset uses, so what the model
-sees online is what it was trained on. A day without a reference partition (weather not yet
+Static tables are loaded whole, daily ones per day, each cached with the warehouse's version token
+of its file, compared again at most once a second (one ``stat`` locally, one HEAD on object
+storage): a partition is read when first needed, and one that lands or is replaced later is seen
+within a second. Requests are typed by the raw schema and go through ``compute_features``, the
+very function the ``features`` asset uses, so what the model sees online is what it was trained on. A day without a reference partition (weather not yet
 delivered) gives null features, which the model treats as missing.
+
+Reference tables are filtered per request. The spec declares the ``key`` each reference is looked
+up by; when the request carries every key column with the same type and the table has at least
+``filter_min_rows`` rows, each loaded version of it is indexed once (key values to row numbers) and
+the feature function is handed only the rows whose key matches a request row, in their stored
+order. A function that looks rows up by that key (what ``key`` declares) computes the same features
+from those rows as from the whole table, and its joins and de-duplications stop growing with the
+table (a join against 30,000 rows costs ten times one against 100). Small tables are passed whole:
+selecting their rows costs more than it saves. So is a table whose key the request does not carry
+(airports by ``faa`` for flights).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
-from typing import Any
+import time
+from collections import defaultdict
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -19,49 +33,160 @@ from mlplatform.lib.features import compute_features
 from mlplatform.lib.spec import POLARS_TYPES, PipelineSpec
 from mlplatform.lib.warehouse import ParquetWarehouse
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+_UTC_MICROSECONDS = pl.Datetime("us", "UTC")
+FILTER_MIN_ROWS = 1000  # below this, a join over the whole table costs less than selecting its rows
+RECHECK_SECONDS = 1.0  # how often a cached table's file is compared with the warehouse's
+REMEMBERED_DAYS = 100_000  # event days remembered per value of the partition columns, at most
+
+
+def _epoch_microseconds(values: list[dt.datetime | None]) -> list[int | None]:
+    """Datetimes as UTC microseconds, naive ones taken as UTC (as polars takes them). Polars converts
+    an aware datetime object by object through its time zone, hundreds of times slower."""
+    return [
+        None
+        if value is None
+        else ((value if value.utcoffset() is not None else value.replace(tzinfo=dt.UTC)) - _EPOCH)
+        // _MICROSECOND
+        for value in values
+    ]
+
+
+@dataclass
+class _Loaded:
+    """One version of a reference table's file, and its key index when filtering it pays."""
+
+    version: str | None  # the warehouse's token for the file (None: no such partition yet)
+    frame: pl.DataFrame
+    rows: dict[tuple, list[int]] | None
+    checked_at: float  # time.monotonic() when the version was last compared with the warehouse
+
 
 class OnlineFeatures:
-    def __init__(self, spec: PipelineSpec, store: ParquetWarehouse) -> None:
+    """Features for validated request rows; ``loaded`` holds the reference tables in memory."""
+
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        store: ParquetWarehouse,
+        filter_min_rows: int = FILTER_MIN_ROWS,
+        recheck_seconds: float = RECHECK_SECONDS,
+    ) -> None:
         self.spec = spec
         self.store = store
-        self._cache: dict[tuple[str, str | None], tuple[float, pl.DataFrame]] = {}
+        self.filter_min_rows = filter_min_rows
+        self.recheck_seconds = recheck_seconds
+        self.loaded: dict[tuple[str, str | None], _Loaded] = {}
         self._lock = threading.Lock()
         self.raw_schema = {c: POLARS_TYPES[self.spec.schema_.columns[c].type] for c in spec.serving_columns}
+        self._conversions = [(c, dtype, dtype == _UTC_MICROSECONDS) for c, dtype in self.raw_schema.items()]
+        self.lookup_keys = {
+            name: ref.key
+            for name, ref in spec.references.items()
+            if all(self._exact_key(c, ref.schema_.columns[c].type) for c in ref.key)
+        }
+        self._day_columns = pl.sql_expr(spec.source.partition_expr).meta.root_names()
+        self._days: dict[tuple, str | None] = {}
 
-    def _table(self, name: str, day: str | None) -> pl.DataFrame:
-        path = self.store.partition_path(self.spec.name, name, day)
-        mtime = path.stat().st_mtime if path.exists() else -1.0
-        cached = self._cache.get((name, day))
-        if cached is not None and cached[0] == mtime:
-            return cached[1]
+    def _exact_key(self, column: str, reference_type: str) -> bool:
+        """The request carries the column with the reference's type, and its values compare in Python
+        as in a polars join (floats do not: NaN and -0.0)."""
+        return (
+            column in self.raw_schema
+            and self.spec.schema_.columns[column].type == reference_type
+            and reference_type != "float"
+        )
+
+    def _table(self, name: str, day: str | None) -> _Loaded:
+        cached = self.loaded.get((name, day))
+        now = time.monotonic()
+        if cached is not None and now - cached.checked_at < self.recheck_seconds:
+            return cached
+        version = self.store.modified(self.spec.name, name, day)
+        if cached is not None and cached.version == version:
+            cached.checked_at = now
+            return cached
         schema = self.spec.references[name].schema_
         frame = (
-            pl.read_parquet(path)
-            if mtime >= 0
+            self.store.read(self.spec.name, name, day)
+            if version is not None
             else pl.DataFrame(schema={c: POLARS_TYPES[s.type] for c, s in schema.columns.items()})
         )
+        rows = None
+        if name in self.lookup_keys and frame.height >= self.filter_min_rows:
+            index = defaultdict(list)
+            key_values = zip(*(frame.get_column(c).to_list() for c in self.lookup_keys[name]), strict=True)
+            for number, value in enumerate(key_values):
+                index[value].append(number)
+            rows = dict(index)
+        loaded = _Loaded(version, frame, rows, now)
         with self._lock:
-            self._cache[(name, day)] = (mtime, frame)
-        return frame
+            self.loaded[(name, day)] = loaded
+        return loaded
 
-    def references(self, days: list[str]) -> dict[str, pl.DataFrame]:
+    def references(self, raw: pl.DataFrame, days: list[str]) -> dict[str, pl.DataFrame]:
+        """Each reference table for these request rows (daily ones for the given days): only the rows
+        matching the request's keys where the table is indexed, the whole table otherwise."""
         refs = {}
         for name, ref in self.spec.references.items():
-            if ref.partitioned:
-                refs[name] = (
-                    pl.concat([self._table(name, d) for d in days]) if days else self._table(name, None)
+            versions = (
+                [self._table(name, d) for d in days]
+                if ref.partitioned and days
+                else [self._table(name, None)]
+            )
+            wanted: set[tuple] | None = None
+            parts = []
+            for version in versions:
+                if version.rows is None:
+                    parts.append(version.frame)
+                    continue
+                if wanted is None:
+                    wanted = set(
+                        zip(*(raw.get_column(c).to_list() for c in self.lookup_keys[name]), strict=True)
+                    )
+                parts.append(
+                    version.frame[sorted(n for value in wanted for n in version.rows.get(value, ()))]
                 )
-            else:
-                refs[name] = self._table(name, None)
+            refs[name] = parts[0] if len(parts) == 1 else pl.concat(parts)
         return refs
 
-    def frame(self, records: list[dict[str, Any]]) -> pl.DataFrame:
-        return pl.DataFrame(records, schema=self.raw_schema)
+    def frame(self, columns: dict[str, list]) -> pl.DataFrame:
+        """Validated request columns as a frame typed by the raw schema."""
+        return pl.DataFrame(
+            [
+                pl.Series(name, _epoch_microseconds(columns[name]), pl.Int64).cast(dtype)
+                if utc_datetime
+                else pl.Series(name, columns[name], dtype)
+                for name, dtype, utc_datetime in self._conversions
+            ]
+        )
 
-    def features(self, records: list[dict[str, Any]]) -> tuple[pl.DataFrame, list[str | None]]:
-        """Feature rows for request records (already validated against the serving schema), and
-        each record's event day (the partition its label will land in)."""
-        raw = self.frame(records)
-        days = partition_days(raw, self.spec.source.partition_expr)["day"].to_list()
+    def event_days(self, raw: pl.DataFrame) -> list[str | None]:
+        """Each row's event day (the partition its label will land in), remembered per value of the
+        columns the partition expression reads: requests come for a few days, and evaluating the
+        expression is a polars query."""
+        if not self._day_columns:  # a constant expression
+            return partition_days(raw, self.spec.source.partition_expr)["day"].to_list()
+        keys = list(zip(*(raw.get_column(c).to_list() for c in self._day_columns), strict=True))
+        distinct = list(dict.fromkeys(keys))
+        if any(key not in self._days for key in distinct):
+            if len(self._days) + len(distinct) > REMEMBERED_DAYS:
+                self._days = {}
+            new = [key for key in distinct if key not in self._days]
+            unseen = pl.DataFrame(
+                [
+                    pl.Series(c, values, raw.schema[c])
+                    for c, values in zip(self._day_columns, zip(*new, strict=True), strict=True)
+                ]
+            )
+            days = partition_days(unseen, self.spec.source.partition_expr)["day"].to_list()
+            self._days.update(zip(new, days, strict=True))
+        return [self._days[key] for key in keys]
+
+    def features(self, raw: pl.DataFrame) -> tuple[pl.DataFrame, list[str | None]]:
+        """Feature rows for request rows (already validated against the serving schema), and each
+        row's event day."""
+        days = self.event_days(raw)
         wanted = sorted({d for d in days if d is not None})
-        return compute_features(self.spec, raw, self.references(wanted)), days
+        return compute_features(self.spec, raw, self.references(raw, wanted)), days

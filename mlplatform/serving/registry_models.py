@@ -4,6 +4,11 @@ A poller reads the aliases (champion, challenger, previous) and the rollout tags
 version it does not hold yet, and then replaces the whole snapshot with one assignment: a request
 sees the old snapshot or the new one, never a mix, and never waits for a load. When the registry
 cannot be reached the service keeps serving what it has and reports how stale it is.
+
+A version no alias names any more stays loaded for ``keep_seconds``: the registry changes one alias
+at a time, and a poll that lands half-way through a promotion (``champion`` moved, ``previous`` not
+yet set) must not unload the old champion that the next poll names ``previous`` again, or a switch
+back would have to load it.
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ from dataclasses import dataclass, field
 from mlflow import MlflowClient
 
 from mlplatform.lib.model import TabularModel
-from mlplatform.lib.registry import CHALLENGER, CHAMPION, PREVIOUS, aliases
+from mlplatform.lib.registry import CHALLENGER, CHAMPION, PREVIOUS
 from mlplatform.lib.tracking import load_version
 from mlplatform.serving.routing import RolloutState
 
 ROLLOUT_TAGS = ("rollout.strategy", "rollout.stage", "rollout.traffic")
+KEEP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -39,15 +45,21 @@ class Snapshot:
 
 class RegistryModels:
     def __init__(
-        self, model_name: str, client: Callable[[], MlflowClient], poll_seconds: float = 5.0
+        self,
+        model_name: str,
+        client: Callable[[], MlflowClient],
+        poll_seconds: float = 5.0,
+        keep_seconds: float = KEEP_SECONDS,
     ) -> None:
         self.model_name = model_name
         self._client = client
         self.poll_seconds = poll_seconds
+        self.keep_seconds = keep_seconds
         self.snapshot = Snapshot()
         self.last_error: str | None = None
         self.last_attempt = 0.0
         self._loaded: dict[str, Served] = {}
+        self._named_at: dict[str, float] = {}  # version -> when an alias last named it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -56,7 +68,8 @@ class RegistryModels:
         self.last_attempt = time.time()
         try:
             client = self._client()
-            current = aliases(client, self.model_name)
+            registered = client.get_registered_model(self.model_name)  # aliases and tags in one read
+            current = {alias: str(version) for alias, version in registered.aliases.items()}
             models = {}
             for alias in (CHAMPION, CHALLENGER, PREVIOUS):
                 version = current.get(alias)
@@ -68,7 +81,7 @@ class RegistryModels:
                         version, load_version(self.model_name, version), float(tags.get("threshold", 0.5))
                     )
                 models[alias] = self._loaded[version]
-            tags = client.get_registered_model(self.model_name).tags
+            tags = registered.tags
             state = RolloutState(
                 strategy=tags.get("rollout.strategy", "none"),
                 stage=int(tags.get("rollout.stage", 0)),
@@ -77,10 +90,12 @@ class RegistryModels:
         except Exception as exc:  # the registry being down must never stop serving
             self.last_error = f"{type(exc).__name__}: {exc}"[:500]
             return
-        self.snapshot = Snapshot(models, state, time.time())
+        now = time.time()
+        self.snapshot = Snapshot(models, state, now)
         self.last_error = None
-        held = {m.version for m in models.values()}
-        self._loaded = {v: m for v, m in self._loaded.items() if v in held}
+        self._named_at.update((m.version, now) for m in models.values())
+        self._named_at = {v: t for v, t in self._named_at.items() if now - t <= self.keep_seconds}
+        self._loaded = {v: m for v, m in self._loaded.items() if v in self._named_at}
 
     @property
     def staleness_seconds(self) -> float | None:

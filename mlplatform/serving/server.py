@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import mlflow
 from fastapi import FastAPI
@@ -15,24 +14,37 @@ from mlplatform.serving.app import build_pipeline, create_app
 from mlplatform.serving.prediction_log import PredictionLog
 
 
-def app_from_environment(poll_seconds: float = 5.0, flush_seconds: float = 1.0) -> FastAPI:
+def app_from_environment(
+    poll_seconds: float = 5.0, flush_seconds: float = 1.0, freeze_heap: bool = False
+) -> FastAPI:
     """Every declared pipeline, the registry at MLFLOW_TRACKING_URI, the warehouse and prediction
     log under MLPLATFORM_HOME, and MLPLATFORM_API_TOKEN if set; read now, at start-up."""
     uri = settings.mlflow_tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     pipelines = {
-        name: build_pipeline(
-            spec, Path(settings.warehouse_root()), lambda: MlflowClient(uri, uri), poll_seconds
-        )
+        name: build_pipeline(spec, settings.warehouse_root(), lambda: MlflowClient(uri, uri), poll_seconds)
         for name, spec in load_specs().items()
     }
     log = PredictionLog(settings.prediction_log_dir(), flush_seconds)
     max_batch = min((p.spec.rollout.max_batch for p in pipelines.values()), default=1000)
-    return create_app(pipelines, log, os.environ.get("MLPLATFORM_API_TOKEN") or None, max_batch)
+    return create_app(pipelines, log, os.environ.get("MLPLATFORM_API_TOKEN") or None, max_batch, freeze_heap)
 
 
 def serve(host: str, port: int, poll_seconds: float) -> None:
+    """One uvicorn worker on uvloop and httptools. No access log: a log line per request costs more
+    than validating the request, and the prediction log records every answer anyway. Keep-alive
+    connections stay open 75 s, so a client reusing a connection does not race the server's close."""
     import uvicorn
 
-    uvicorn.run(app_from_environment(poll_seconds), host=host, port=port, workers=1, log_level="info")
+    uvicorn.run(
+        app_from_environment(poll_seconds, freeze_heap=True),
+        host=host,
+        port=port,
+        workers=1,
+        loop="uvloop",
+        http="httptools",
+        log_level="info",
+        access_log=False,
+        timeout_keep_alive=75,
+    )

@@ -23,7 +23,7 @@ from mlplatform.serving.registry_models import PinnedModels, Served, Snapshot
 
 
 def smoke_test(
-    spec: PipelineSpec, version: str, threshold: float, warehouse_root: Path, samples: list[dict]
+    spec: PipelineSpec, version: str, threshold: float, warehouse_root: str | Path, samples: list[dict]
 ) -> list[str]:
     """Problems found (empty when the version passed)."""
     try:

@@ -11,7 +11,9 @@ import httpx
 import polars as pl
 import pytest
 
+from mlplatform.lib.model import FEW_ROWS
 from mlplatform.lib.tracking import load_version
+from mlplatform.serving.online import FILTER_MIN_ROWS, OnlineFeatures
 from mlplatform.serving.prediction_log import read_log
 from mlplatform_tests.harness import Harness
 from mlplatform_tests.serving.server import AUTH, Service
@@ -45,38 +47,67 @@ def test_health_ready_and_model(flights_served: tuple[Harness, Service]) -> None
     assert model["aliases"] == {"champion": "1"} and model["rollout"]["strategy"] == "none"
 
 
-def test_online_features_equal_the_offline_features_rows(flights_served: tuple[Harness, Service]) -> None:
+def test_the_openapi_page_documents_the_predict_body(flights_served: tuple[Harness, Service]) -> None:
     harness, service = flights_served
-    records = [r.model_dump() for r in service.pipeline.records.validate_python(_requests(harness, n=200))]
-    online, days = service.pipeline.online.features(records)
+    paths = httpx.get(f"{service.url}/openapi.json").json()["paths"]
+    body = paths["/v1/pipelines/{name}/predict"]["post"]["requestBody"]["content"]["application/json"]
+    record, batch = body["schema"]["anyOf"]
+    assert set(record["anyOf"][0]["properties"]) == set(harness.spec.serving_columns)
+    assert batch["properties"]["records"]["maxItems"] == 50  # the Service's max_batch
+
+
+@pytest.mark.parametrize("filter_min_rows", [FILTER_MIN_ROWS, 0])
+def test_online_features_equal_the_offline_features_rows(
+    flights_served: tuple[Harness, Service], filter_min_rows: int
+) -> None:
+    """The feature function gets only the reference rows matching the request's keys (planes by
+    default; every keyed table with ``filter_min_rows=0``, weather and airlines too): 200 flights at
+    once and 20 flights one at a time must both give the offline rows."""
+    harness, service = flights_served
+    online_features = OnlineFeatures(harness.spec, harness.store, filter_min_rows)
+    validator = service.pipeline.validator
+    requests = _requests(harness, n=200)
+    batch, days = online_features.features(online_features.frame(validator.columns(requests)))
+    alone = pl.concat(
+        online_features.features(online_features.frame(validator.columns([record])))[0]
+        for record in requests[:20]
+    )
     assert set(days) == {DAY}
+    filtered = {name for name, table in online_features.loaded.items() if table.rows is not None}
+    assert {name for name, _ in filtered} == (
+        {"planes"} if filter_min_rows else {"planes", "weather", "airlines"}
+    )
     offline = harness.store.read("flight_delay", "features", DAY).drop("delayed")
-    joined = online.join(offline, on=harness.spec.entity, how="left", suffix="_offline")
-    assert joined.height == online.height == 200
-    for column in harness.spec.features.columns:
-        if column in harness.spec.entity:
-            continue
-        assert joined[column].equals(joined[f"{column}_offline"]), column
+    for online, rows in ((batch, 200), (alone, 20)):
+        joined = online.join(offline, on=harness.spec.entity, how="left", suffix="_offline")
+        assert joined.height == online.height == rows
+        for column in harness.spec.features.columns:
+            if column in harness.spec.entity:
+                continue
+            assert joined[column].equals(joined[f"{column}_offline"]), column
 
 
 def test_single_and_batch_predictions_are_the_registered_models(
     flights_served: tuple[Harness, Service],
 ) -> None:
     harness, service = flights_served
-    records = _requests(harness, n=10)
+    records = _requests(harness, n=10 + FEW_ROWS)  # a batch larger than FEW_ROWS is encoded by polars
     model = load_version("flight_delay", "1")
-    expected = model.predict(harness.store.read("flight_delay", "features", DAY).head(10))
+    offline = harness.store.read("flight_delay", "features", DAY).head(len(records))
+    expected = model.booster.predict(model.encoding.matrix(offline))  # as the evaluation encodes rows
 
     one = httpx.post(f"{service.url}/v1/pipelines/flight_delay/predict", json=records[0], headers=AUTH)
-    batch = httpx.post(
-        f"{service.url}/v1/pipelines/flight_delay/predict", json={"records": records}, headers=AUTH
+    small, large = (
+        httpx.post(f"{service.url}/v1/pipelines/flight_delay/predict", json={"records": part}, headers=AUTH)
+        for part in (records[:10], records)
     )
 
     assert one.status_code == 200, one.text
     assert one.json()["prediction"] == pytest.approx(expected[0], abs=1e-12)
     assert (one.json()["model_version"], one.json()["variant"]) == ("1", "champion")
-    answers = batch.json()["predictions"]
-    assert [a["prediction"] for a in answers] == pytest.approx(list(expected), abs=1e-12)
+    for batch, rows in ((small, 10), (large, len(records))):
+        answers = batch.json()["predictions"]
+        assert [a["prediction"] for a in answers] == pytest.approx(list(expected[:rows]), abs=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -129,6 +160,30 @@ def test_bad_input_gets_a_4xx_naming_the_problem(
     assert named in response.text
     still = httpx.post(f"{service.url}/v1/pipelines/flight_delay/predict", json=record, headers=AUTH)
     assert still.status_code == 200
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
+def test_a_non_finite_float_is_a_422_naming_the_field(
+    flights_served: tuple[Harness, Service], literal: str
+) -> None:
+    """NaN and Infinity are JSON extensions many clients emit, and 1e400 overflows to infinity: each
+    must be rejected by field name, alone and as the second record of a batch."""
+    harness, service = flights_served
+    record = _requests(harness, n=1)[0]
+    valid = json.dumps(record)
+    broken = valid.replace(f'"distance": {json.dumps(record["distance"])}', f'"distance": {literal}')
+    assert broken != valid
+
+    url = f"{service.url}/v1/pipelines/flight_delay/predict"
+    headers = {"Content-Type": "application/json", **AUTH}
+    single = httpx.post(url, content=broken.encode(), headers=headers)
+    batch = httpx.post(url, content=f'{{"records": [{valid}, {broken}]}}'.encode(), headers=headers)
+
+    problem = "Input should be a finite number"
+    assert single.status_code == 422, single.text
+    assert single.json()["fields"] == [{"field": "distance", "problem": problem}]
+    assert batch.status_code == 422, batch.text
+    assert batch.json()["fields"] == [{"field": "1.distance", "problem": problem}]  # record 1, field distance
 
 
 def test_unknown_pipeline_is_404(flights_served: tuple[Harness, Service]) -> None:

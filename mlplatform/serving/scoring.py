@@ -1,0 +1,233 @@
+"""Scoring a micro-batch of validated predict requests: one feature computation, one predict per variant.
+
+Every request of the batch is scored against the same registry snapshot. Each record is routed on
+its own request id (``<id>:<n>`` inside a batch request), so a caller's variant does not depend on
+which requests happened to share its batch. The answers are ready-made JSON per request. The
+follow-up, which runs after the answers are released, writes the prediction log rows (each
+record's inputs encoded as JSON by polars in one query), records the distribution of predictions
+and scores the shadow.
+
+A challenger that fails (raises, or returns a non-finite score) never fails a request: the
+champion answers for it, and the log keeps a row with status "error" for the challenger, which is
+the error rate the rollout controller judges. A failing shadow is logged the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import polars as pl
+from pydantic_core import to_json
+
+from mlplatform.serving.metrics import Metrics
+from mlplatform.serving.online import OnlineFeatures
+from mlplatform.serving.prediction_log import PredictionLog
+from mlplatform.serving.registry_models import RegistryModels, Served
+from mlplatform.serving.routing import CHALLENGER, CHAMPION, choose
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One validated predict request: its columns, and how its records are named and routed."""
+
+    columns: dict[str, list]
+    size: int
+    request_id: str
+    batch: bool  # a batch request: record n is "<request_id>:<n>" and the answer is a list
+    target: str | None  # the X-Target-Variant header
+    started: float  # time.perf_counter() when the request arrived
+
+    @property
+    def ids(self) -> list[str]:
+        return [f"{self.request_id}:{n}" for n in range(self.size)] if self.batch else [self.request_id]
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """What the follow-up needs of a scored batch."""
+
+    raw: pl.DataFrame
+    features: pl.DataFrame
+    ids: list[str]
+    days: list[str | None]
+    variants: list[str]
+    scores: np.ndarray
+    latencies_ms: list[float]
+
+
+class Scorer:
+    def __init__(
+        self, name: str, online: OnlineFeatures, models: RegistryModels, log: PredictionLog, metrics: Metrics
+    ) -> None:
+        self.name, self.online, self.models, self.log, self.metrics = name, online, models, log, metrics
+
+    def __call__(self, jobs: Sequence[Job]) -> tuple[list[bytes], Callable[[], None]]:
+        """Each job's JSON answer, and the follow-up work."""
+        snapshot = self.models.snapshot
+        raw = self.online.frame(
+            {c: [v for job in jobs for v in job.columns[c]] for c in self.online.raw_schema}
+        )
+        features, days = self.online.features(raw)
+        ids_per_job = [job.ids for job in jobs]
+        ids = [i for job_ids in ids_per_job for i in job_ids]
+        has_challenger = CHALLENGER in snapshot.models
+        variants = [
+            choose(i, snapshot.state, has_challenger, job.target)
+            for job, job_ids in zip(jobs, ids_per_job, strict=True)
+            for i in job_ids
+        ]
+        scores = np.empty(len(ids))
+        failures: list[tuple[int, str]] = []  # (row, variant) the champion answered for instead
+        for variant in sorted(set(variants), key=lambda v: v == CHAMPION):
+            rows = [n for n, v in enumerate(variants) if v == variant]
+            try:
+                scores[rows] = _predict(snapshot.models[variant], features, rows, len(ids))
+            except Exception as exc:
+                if variant == CHAMPION:
+                    raise
+                logger.warning(
+                    f"{self.name}: the {variant} failed ({type(exc).__name__}: {exc}"[:300]
+                    + "); the champion answers instead"
+                )
+                failures += [(n, variant) for n in rows]
+        if failures:
+            rows = [n for n, _ in failures]
+            scores[rows] = _predict(snapshot.models[CHAMPION], features, rows, len(ids))
+            for n in rows:
+                variants[n] = CHAMPION
+        finished = time.perf_counter()
+        values = scores.tolist()
+        answers = [
+            {
+                "request_id": request_id,
+                "prediction": score,
+                "delayed": score >= snapshot.models[variant].threshold,
+                "model_version": snapshot.models[variant].version,
+                "variant": variant,
+            }
+            for request_id, variant, score in zip(ids, variants, values, strict=True)
+        ]
+        bodies, latencies, start = [], [], 0
+        for job in jobs:
+            part = answers[start : start + job.size]
+            bodies.append(to_json({"predictions": part} if job.batch else part[0]))
+            latencies += [(finished - job.started) * 1000] * job.size
+            start += job.size
+        for variant, count in Counter(variants).items():
+            self.metrics.requests.labels(self.name, variant, "200").inc(count)
+        for variant, count in Counter(v for _, v in failures).items():
+            self.metrics.requests.labels(self.name, variant, "failed_over").inc(count)
+        shadow = snapshot.models.get(CHALLENGER) if snapshot.state.shadows else None
+        scored = _Scored(raw, features, ids, days, variants, scores, latencies)
+        failed = {n: snapshot.models[v] for n, v in failures}
+        return bodies, partial(
+            self._follow_up, scored, {v: snapshot.models[v] for v in set(variants)}, shadow, failed
+        )
+
+    def _follow_up(
+        self, scored: _Scored, served: dict[str, Served], shadow: Served | None, failed: dict[int, Served]
+    ) -> None:
+        """Log every answer (and every challenger failure the champion answered for), record the
+        predictions' distribution, and score the shadow."""
+        inputs = scored.raw.select(pl.struct(pl.all()).struct.json_encode()).to_series().to_list()
+        now = dt.datetime.now(dt.UTC)
+        self.log.append(
+            [
+                self._row(request_id, now, day, served[variant], variant, record, score, latency)
+                for request_id, day, variant, record, score, latency in zip(
+                    scored.ids,
+                    scored.days,
+                    scored.variants,
+                    inputs,
+                    scored.scores.tolist(),
+                    scored.latencies_ms,
+                    strict=True,
+                )
+            ]
+            + [
+                self._row(
+                    scored.ids[n],
+                    now,
+                    scored.days[n],
+                    model,
+                    CHALLENGER,
+                    inputs[n],
+                    math.nan,
+                    scored.latencies_ms[n],
+                    "error",
+                )
+                for n, model in failed.items()
+            ]
+        )
+        variants = np.asarray(scored.variants)
+        for variant in served:
+            self.metrics.predictions.observe(self.name, variant, scored.scores[variants == variant])
+        if shadow is not None:
+            started = time.perf_counter()
+            status = "ok"
+            try:
+                shadow_scores = _predict(
+                    shadow, scored.features, list(range(len(scored.ids))), len(scored.ids)
+                )
+            except Exception as exc:
+                logger.warning(
+                    f"{self.name}: the shadow v{shadow.version} failed ({type(exc).__name__}: {exc}"[:300]
+                    + ")"
+                )
+                shadow_scores, status = np.full(len(scored.ids), math.nan), "error"
+            latency = (time.perf_counter() - started) * 1000
+            now = dt.datetime.now(dt.UTC)
+            self.log.append(
+                [
+                    self._row(request_id, now, day, shadow, "shadow", record, score, latency, status)
+                    for request_id, day, record, score in zip(
+                        scored.ids, scored.days, inputs, shadow_scores.tolist(), strict=True
+                    )
+                ]
+            )
+
+    def _row(
+        self,
+        request_id: str,
+        now: dt.datetime,
+        day: str | None,
+        served: Served,
+        variant: str,
+        inputs: str,
+        score: float,
+        latency_ms: float,
+        status: str = "ok",
+    ) -> dict[str, Any]:
+        return {
+            "request_id": request_id,
+            "time": now,
+            "event_day": day,
+            "pipeline": self.name,
+            "model_version": served.version,
+            "variant": variant,
+            "inputs": inputs,
+            "prediction": score,
+            "latency_ms": latency_ms,
+            "status": status,
+        }
+
+
+def _predict(served: Served, features: pl.DataFrame, rows: list[int], total: int) -> np.ndarray:
+    """The variant's scores for ``rows``; a model that returns a non-finite score has failed."""
+    scores = served.model.predict(features if len(rows) == total else features[rows])
+    if not np.isfinite(scores).all():
+        raise ValueError(
+            f"v{served.version} returned {int((~np.isfinite(scores)).sum())} non-finite score(s)"
+        )
+    return scores

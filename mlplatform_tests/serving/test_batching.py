@@ -1,0 +1,92 @@
+"""Micro-batching: plain asyncio and threads, no web server."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from mlplatform.serving.batching import MicroBatcher
+
+
+class Work:
+    """Doubles every item; records each batch; can hold a batch until released."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.follow_ups: list[list[int]] = []
+        self.release = threading.Event()
+        self.release.set()
+        self.started = threading.Event()
+
+    def __call__(self, items: Sequence[int]) -> tuple[list[int], Callable[[], None]]:
+        self.batches.append(list(items))
+        self.started.set()
+        self.release.wait(10)
+        if any(item < 0 for item in items):
+            raise ValueError(f"negative item in {list(items)}")
+        return [2 * item for item in items], lambda: self.follow_ups.append(list(items))
+
+
+def test_requests_waiting_together_are_one_batch_and_each_gets_its_own_answer() -> None:
+    work = Work()
+    batcher: MicroBatcher[int, int] = MicroBatcher(work)
+
+    async def scenario() -> tuple[int, list[int]]:
+        work.release.clear()
+        first = asyncio.create_task(batcher.submit(1))
+        while not work.started.is_set():  # the first item is being worked on, alone
+            await asyncio.sleep(0.001)
+        rest = [asyncio.create_task(batcher.submit(n)) for n in range(10, 15)]
+        await asyncio.sleep(0.05)  # the five queue up behind the running batch
+        work.release.set()
+        answers = await first, list(await asyncio.gather(*rest))
+        await batcher.close()
+        return answers
+
+    alone, together = asyncio.run(scenario())
+
+    assert (alone, together) == (2, [20, 22, 24, 26, 28])
+    assert work.batches == [[1], [10, 11, 12, 13, 14]]
+    assert work.follow_ups == work.batches  # each batch's follow-up ran, after its answers
+
+
+def test_a_failing_batch_fails_its_requests_and_the_next_batch_is_served() -> None:
+    work = Work()
+    batcher: MicroBatcher[int, int] = MicroBatcher(work)
+
+    async def scenario() -> tuple[list[object], int]:
+        failed = await asyncio.gather(batcher.submit(3), batcher.submit(-1), return_exceptions=True)
+        later = await batcher.submit(4)
+        await batcher.close()
+        return list(failed), later
+
+    failed, later = asyncio.run(scenario())
+
+    assert [type(f) for f in failed] == [ValueError, ValueError]
+    assert later == 8
+    assert work.batches == [[3, -1], [4]]
+
+
+def test_a_failing_follow_up_is_logged_and_does_not_stop_the_batcher(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def work(items: Sequence[int]) -> tuple[list[int], Callable[[], None]]:
+        def follow_up() -> None:
+            raise RuntimeError("the log is full")
+
+        return list(items), follow_up
+
+    batcher: MicroBatcher[int, int] = MicroBatcher(work)
+
+    async def scenario() -> list[int]:
+        answers = [await batcher.submit(1), await batcher.submit(2)]
+        await batcher.close()  # waits for both follow-ups
+        return answers
+
+    answers = asyncio.run(scenario())
+
+    assert answers == [1, 2]
+    assert [r.getMessage() for r in caplog.records] == ["follow-up work of a batch failed"] * 2
