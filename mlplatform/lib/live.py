@@ -65,6 +65,11 @@ def variant_report(joined: pl.DataFrame, label: str, thresholds: dict[str, float
     return pl.DataFrame(rows).sort("variant")
 
 
+def scored_rows(rows: pl.DataFrame) -> pl.DataFrame:
+    """The rows a model actually scored (a failed attempt has status "error" and no score)."""
+    return rows.filter(pl.col("status") == "ok") if "status" in rows.columns else rows
+
+
 def _variant_stats(
     rows: pl.DataFrame, labels: pl.DataFrame | None, entity: list[str], label: str
 ) -> VariantStats:
@@ -73,7 +78,7 @@ def _variant_stats(
     errors = int((rows["status"] != "ok").sum()) if "status" in rows.columns else 0
     labelled, auc = 0, None
     if labels is not None and labels.height:
-        joined = join_labels(rows, labels, entity, label)
+        joined = join_labels(scored_rows(rows), labels, entity, label)
         labelled = joined.height
         auc = live_auc(joined[label], joined["prediction"]) if labelled else None
     return VariantStats(
@@ -105,9 +110,13 @@ def stage_statistics(
         pl.col("variant").is_in(["challenger", "shadow"]) & (pl.col("model_version") == challenger_version)
     )
     score_psi = None
-    if min(champion.height, challenger.height) >= min_scores:
-        profile = reference_profiles(champion.select(score=pl.col("prediction")), ["score"], [])["score"]
-        score_psi = psi(np.asarray(profile.shares), bin_shares(profile, challenger["prediction"]))
+    champion_scores, challenger_scores = (
+        scored_rows(champion)["prediction"],
+        scored_rows(challenger)["prediction"],
+    )
+    if min(champion_scores.len(), challenger_scores.len()) >= min_scores:
+        profile = reference_profiles(champion_scores.to_frame("score"), ["score"], [])["score"]
+        score_psi = psi(np.asarray(profile.shares), bin_shares(profile, challenger_scores))
     return (
         _variant_stats(champion, labels, entity, label),
         _variant_stats(challenger, labels, entity, label),

@@ -57,8 +57,10 @@ class Files(ABC):
     def read_bytes(self, path: str) -> bytes: ...
 
     @abstractmethod
-    def read_parquet(self, paths: list[str]) -> pl.DataFrame:
-        """The files concatenated in the given order (at least one)."""
+    def read_parquet(self, paths: list[str], schema: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
+        """The files concatenated in the given order (at least one). With a ``schema``, a file
+        without one of its columns (written before the column existed) gets it as nulls; without,
+        every file must have the same columns (a warehouse partition must have its table's)."""
 
     @abstractmethod
     def parquet_rows(self, path: str) -> int:
@@ -101,8 +103,10 @@ class LocalFiles(Files):
     def read_bytes(self, path: str) -> bytes:
         return Path(path).read_bytes()
 
-    def read_parquet(self, paths: list[str]) -> pl.DataFrame:
-        return pl.read_parquet(paths)
+    def read_parquet(self, paths: list[str], schema: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
+        if schema is None:
+            return pl.read_parquet(paths)
+        return pl.read_parquet(paths, schema=schema, missing_columns="insert")
 
     def parquet_rows(self, path: str) -> int:
         return int(pl.scan_parquet(path).select(pl.len()).collect().item())
@@ -152,10 +156,11 @@ class ObjectStoreFiles(Files):
     def read_bytes(self, path: str) -> bytes:
         return bytes(self.fs.cat_file(path))
 
-    def read_parquet(self, paths: list[str]) -> pl.DataFrame:
+    def read_parquet(self, paths: list[str], schema: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
         """Fetched concurrently (one GET per file), then concatenated in the given order."""
         payloads = self.fs.cat(paths, on_error="raise")  # keyed by the path without its scheme
-        frames = [pl.read_parquet(io.BytesIO(payloads[p.removeprefix(S3_SCHEME)])) for p in paths]
+        options: dict = {"schema": schema, "missing_columns": "insert"} if schema is not None else {}
+        frames = [pl.read_parquet(io.BytesIO(payloads[p.removeprefix(S3_SCHEME)]), **options) for p in paths]
         return pl.concat(frames) if len(frames) > 1 else frames[0]
 
     def parquet_rows(self, path: str) -> int:

@@ -37,7 +37,11 @@ COLUMNS: dict[str, pl.DataType] = {
     "inputs": pl.String(),
     "prediction": pl.Float64(),
     "latency_ms": pl.Float64(),
+    # "ok", or "error" when this variant could not score the request (a challenger that fails is
+    # answered for by the champion; its failure is what the rollout controller's error rate counts).
+    "status": pl.String(),
 }
+STAMP_FORMAT = "%Y%m%dT%H%M%S%f"
 
 logger = logging.getLogger(__name__)
 LOG_FILE = re.compile(r"day=[^/]+/[^/]+\.parquet")  # relative to the pipeline's folder
@@ -69,7 +73,7 @@ class PredictionLog:
         groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
         for row in rows:
             groups[(row["pipeline"], row["event_day"] or row["time"].date().isoformat())].append(row)
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+        stamp = dt.datetime.now(dt.UTC).strftime(STAMP_FORMAT)
         pending = list(groups.items())
         while pending:
             (pipeline, day), group = pending[0]
@@ -99,13 +103,25 @@ class PredictionLog:
         self.flush()
 
 
-def read_log(root: str | Path, pipeline: str, day: str | None = None) -> pl.DataFrame:
-    """The log of one day (or of every day), from a local folder or an ``s3://`` URI."""
+def read_log(
+    root: str | Path, pipeline: str, day: str | None = None, since: dt.datetime | None = None
+) -> pl.DataFrame:
+    """The log of one day (or of every day), from a local folder or an ``s3://`` URI.
+
+    With ``since``, only rows logged from that moment on, reading only the files flushed since
+    (a file's name starts with its flush time, which follows every row in it): the rollout
+    controller reads a stage's rows every tick without reading the whole history.
+    """
     files = open_files(root)
     prefix = files.path(pipeline) + "/"
+    first = since.astimezone(dt.UTC).strftime(STAMP_FORMAT) if since else ""
     logged = [
         path
         for path in files.files(prefix + (f"day={day}/" if day else ""))
-        if LOG_FILE.fullmatch(path.removeprefix(prefix))
+        if LOG_FILE.fullmatch(path.removeprefix(prefix)) and path.rsplit("/", 1)[-1] >= first
     ]
-    return files.read_parquet(logged) if logged else pl.DataFrame(schema=COLUMNS)
+    if not logged:
+        return pl.DataFrame(schema=COLUMNS)
+    # Files written before the status column existed read as "ok": they only held answers.
+    log = files.read_parquet(logged, schema=COLUMNS).with_columns(pl.col("status").fill_null("ok"))
+    return log.filter(pl.col("time") >= since) if since else log

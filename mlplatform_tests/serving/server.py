@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
 import time
 from pathlib import Path
 
+import httpx
 import uvicorn
 
 from mlplatform.serving.app import build_pipeline, create_app
@@ -47,3 +49,40 @@ class Service:
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+
+
+MAX_REQUESTS, MAX_SECONDS = 4000, 90.0
+
+
+class Traffic(threading.Thread):
+    def __init__(self, url: str, records: list[dict]) -> None:
+        super().__init__(daemon=True)
+        self.url, self.records = url, records
+        self.stop = threading.Event()
+        self.answers: list[dict] = []
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        started = time.monotonic()
+        with httpx.Client(headers=AUTH, timeout=10) as client:
+            for n in itertools.count():
+                if self.stop.is_set() or n >= MAX_REQUESTS or time.monotonic() - started > MAX_SECONDS:
+                    return
+                response = client.post(
+                    f"{self.url}/v1/pipelines/flight_delay/predict",
+                    json=self.records[n % len(self.records)],
+                    headers={"X-Request-Id": f"load-{n}"},
+                )
+                if response.status_code != 200:
+                    self.failures.append(f"{response.status_code} {response.text[:200]}")
+                else:
+                    self.answers.append(response.json())
+
+
+def wait_for_variant(traffic: Traffic, variant: str, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if any(a["variant"] == variant for a in traffic.answers[-50:]):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no answer from {variant!r} within {seconds} s")

@@ -7,56 +7,17 @@ rollback job, exactly as Dagster does; the service follows the registry by polli
 
 from __future__ import annotations
 
-import itertools
 import json
-import threading
 import time
 
 import dagster as dg
-import httpx
 import polars as pl
 import pytest
 
 from mlplatform.lib.orchestration.component import pipeline_definitions
 from mlplatform.serving.prediction_log import read_log
 from mlplatform_tests.harness import Harness, failure_messages
-from mlplatform_tests.serving.server import AUTH, Service
-
-MAX_REQUESTS, MAX_SECONDS = 4000, 90.0
-
-
-class Traffic(threading.Thread):
-    def __init__(self, url: str, records: list[dict]) -> None:
-        super().__init__(daemon=True)
-        self.url, self.records = url, records
-        self.stop = threading.Event()
-        self.answers: list[dict] = []
-        self.failures: list[str] = []
-
-    def run(self) -> None:
-        started = time.monotonic()
-        with httpx.Client(headers=AUTH, timeout=10) as client:
-            for n in itertools.count():
-                if self.stop.is_set() or n >= MAX_REQUESTS or time.monotonic() - started > MAX_SECONDS:
-                    return
-                response = client.post(
-                    f"{self.url}/v1/pipelines/flight_delay/predict",
-                    json=self.records[n % len(self.records)],
-                    headers={"X-Request-Id": f"load-{n}"},
-                )
-                if response.status_code != 200:
-                    self.failures.append(f"{response.status_code} {response.text[:200]}")
-                else:
-                    self.answers.append(response.json())
-
-
-def _wait_for_variant(traffic: Traffic, variant: str, seconds: float = 15) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if any(a["variant"] == variant for a in traffic.answers[-50:]):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"no answer from {variant!r} within {seconds} s")
+from mlplatform_tests.serving.server import Service, Traffic, wait_for_variant
 
 
 @pytest.mark.integration
@@ -87,7 +48,7 @@ def test_rollout_and_rollback_under_load_fail_no_request_and_log_each_once(
             )
             time.sleep(1.0)
             if actions[-1] == "advance":
-                _wait_for_variant(traffic, "challenger")
+                wait_for_variant(traffic, "challenger")
         assert (
             definitions.resolve_job_def("flight_delay_rollback")
             .execute_in_process(instance=two_versions.instance)

@@ -73,7 +73,7 @@ def deployment_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
                 raise dg.Failure(f"{spec.name}/raw has no partition to draw smoke-test requests from")
             sample = store.read(spec.name, "raw", days[-1]).head(SAMPLES).select(spec.serving_columns)
             threshold = float(version_tag(client, spec.name, challenger, "threshold") or 0.5)
-            problems = smoke_test(spec, challenger, threshold, store.root, json.loads(sample.write_json()))
+            problems = smoke_test(spec, challenger, threshold, store.uri, json.loads(sample.write_json()))
             client.set_model_version_tag(
                 spec.name, challenger, "smoke_test", "failed" if problems else "passed"
             )

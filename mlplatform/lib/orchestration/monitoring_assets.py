@@ -14,7 +14,7 @@ import dagster as dg
 import polars as pl
 
 from mlplatform.lib.drift import drift_table, reference_profiles
-from mlplatform.lib.live import join_labels, live_auc, two_proportion_z_test, variant_report
+from mlplatform.lib.live import join_labels, live_auc, scored_rows, two_proportion_z_test, variant_report
 from mlplatform.lib.orchestration.automation import every_partition_eager
 from mlplatform.lib.orchestration.metadata import ReportConfig, markdown_table
 from mlplatform.lib.orchestration.resources import MlflowTracking, PredictionLogFiles, Warehouse
@@ -100,8 +100,13 @@ def live_performance_asset(spec: PipelineSpec, partitions: dg.PartitionsDefiniti
             else None
         )
         labels = store.read(spec.name, "features", day)
+        failed_over = (
+            int((log["status"] == "error").sum()) if log is not None and "status" in log.columns else 0
+        )
         joined = (
-            join_labels(log, labels, spec.entity, spec.label.name) if log is not None and log.height else None
+            join_labels(scored_rows(log), labels, spec.entity, spec.label.name)
+            if log is not None and log.height
+            else None
         )
         if joined is None or joined.height == 0:
             yield dg.AssetCheckResult(
@@ -131,6 +136,7 @@ def live_performance_asset(spec: PipelineSpec, partitions: dg.PartitionsDefiniti
             metadata={
                 "labelled_predictions": served.height,
                 "labelled_shadow_scores": joined.height - served.height,
+                "challenger_failures_answered_by_the_champion": failed_over,
                 "served_auc": auc,
                 "variants": markdown_table(report),
                 "by_variant": dg.MetadataValue.json(report.to_dicts()),

@@ -86,7 +86,7 @@ def rollout_controller(
         since = dt.datetime.fromisoformat(
             state.tags.get(STAGE_STARTED_AT, dt.datetime.now(dt.UTC).isoformat())
         )
-        log = read_log(prediction_logs.folder(), spec.name).filter(pl.col("time") >= since)
+        log = read_log(prediction_logs.folder(), spec.name, since=since)
         champion, candidate, score_psi = stage_statistics(
             log,
             state.aliases.get(CHAMPION),

@@ -43,7 +43,7 @@ import httpx
 import polars as pl
 
 from mlplatform.lib.ct_report import PolicyResult
-from mlplatform.lib.live import join_labels, live_auc
+from mlplatform.lib.live import join_labels, live_auc, scored_rows
 from mlplatform.lib.orchestration.alerts import AlertNotifier
 from mlplatform.lib.orchestration.component import pipeline_definitions
 from mlplatform.lib.orchestration.resources import (
@@ -297,7 +297,9 @@ class PolicyRun:
         store = self.resources["warehouse"].store()
         if not store.exists(self.spec.name, "features", day):
             return math.nan, 0
-        log = read_log(self.home / "predictions", self.spec.name, day).filter(pl.col("variant") != "shadow")
+        log = scored_rows(read_log(self.home / "predictions", self.spec.name, day)).filter(
+            pl.col("variant") != "shadow"
+        )
         joined = join_labels(
             log, store.read(self.spec.name, "features", day), self.spec.entity, self.spec.label.name
         )
