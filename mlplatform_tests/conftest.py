@@ -55,12 +55,21 @@ def trained_flights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
 
 
 @pytest.fixture
-def two_versions(flights: Harness) -> Harness:
-    """v1 trained on real flights; v2 registered from the same artifacts (a second candidate)."""
+def champion(flights: Harness) -> Harness:
+    """Real flights of 2013-01-01..20 ingested, and v1 (trained as of 2013-01-21) the champion."""
     flights.replay("2013-01-01", 20)
-    flights.materialize(flights.static_references())
+    assert flights.materialize(flights.static_references()).success
     assert flights.materialize(flights.daily_tables(), first="2013-01-01", last="2013-01-20").success
-    assert flights.materialize(["model"], partition="2013-01-21").success
+    assert flights.materialize(["model"], partition=TRAIN_AS_OF).success
+    flights.client().set_registered_model_alias("flight_delay", "champion", "1")
+    return flights
+
+
+@pytest.fixture
+def two_versions(champion: Harness) -> Harness:
+    """v1 the champion, trained on real flights; v2 registered from the same artifacts (a second
+    candidate)."""
+    flights = champion
     client = flights.client()
     v1 = client.get_model_version("flight_delay", "1")
     client.create_model_version(

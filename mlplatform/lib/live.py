@@ -14,7 +14,6 @@ import polars as pl
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from mlplatform.lib.drift import bin_shares, psi, reference_profiles
 from mlplatform.lib.rollout_control import VariantStats
 
 
@@ -99,26 +98,24 @@ def stage_statistics(
     label: str,
     min_scores: int = 50,
 ) -> tuple[VariantStats, VariantStats, float | None]:
-    """Champion and challenger figures over a rollout stage's log, and the PSI of their scores.
+    """Champion and challenger figures over a rollout stage's log, and the spread of their scores.
 
     The challenger's rows are its answers (canary, A/B, blue-green) and its shadow scores; the
-    champion's are its answers. The score PSI bins the challenger's scores by the champion's score
-    deciles over the same stage: it needs no label, so a model gone wrong shows at once.
+    champion's are its answers. The spread is the challenger's score standard deviation as a share
+    of the champion's over the same stage: it needs no label, and a model that collapsed to a
+    constant shows at once.
     """
     champion = log.filter((pl.col("variant") == "champion") & (pl.col("model_version") == champion_version))
     challenger = log.filter(
         pl.col("variant").is_in(["challenger", "shadow"]) & (pl.col("model_version") == challenger_version)
     )
-    score_psi = None
-    champion_scores, challenger_scores = (
-        scored_rows(champion)["prediction"],
-        scored_rows(challenger)["prediction"],
-    )
-    if min(champion_scores.len(), challenger_scores.len()) >= min_scores:
-        profile = reference_profiles(champion_scores.to_frame("score"), ["score"], [])["score"]
-        score_psi = psi(np.asarray(profile.shares), bin_shares(profile, challenger_scores))
+    spread = None
+    champion_scores = scored_rows(champion)["prediction"].to_numpy()
+    challenger_scores = scored_rows(challenger)["prediction"].to_numpy()
+    if min(len(champion_scores), len(challenger_scores)) >= min_scores and champion_scores.std() > 0:
+        spread = float(challenger_scores.std() / champion_scores.std())
     return (
         _variant_stats(champion, labels, entity, label),
         _variant_stats(challenger, labels, entity, label),
-        score_psi,
+        spread,
     )

@@ -6,8 +6,11 @@ advances only when the stage has seen its minimum requests and lasted its minimu
 every limit kept. The limits:
 
 - error rate and p99 latency of the challenger, against the stage's own limits;
-- the challenger's score distribution against the champion's over the same stage (PSI): a model
-  that predicts a constant, or inverts its scores, is caught before a single label arrives;
+- the spread of the challenger's scores against the champion's over the same stage: a model that
+  predicts a constant is caught before a single label arrives. Only a collapse is judged, not a
+  shift: on the 2013 replay a score-PSI limit against the champion rolled back 73 approved
+  retrained models (PSI 1.0 to 7.1, median 3.9) because a stale champion's scores sat at another
+  season's base rate, and the weekly policy ended below never retraining at all;
 - live AUC from the labels that arrived so far, against the champion's on its own traffic.
 
 Which stage limits apply: shadow has its own, each canary stage its own, a blue-green switch and an
@@ -66,7 +69,7 @@ def _broken_limits(
     spec: RolloutSpec,
     champion: VariantStats,
     challenger: VariantStats,
-    prediction_psi: float | None,
+    score_spread: float | None,
 ) -> list[str]:
     broken = []
     if challenger.requests >= spec.min_requests_for_limits:
@@ -77,10 +80,10 @@ def _broken_limits(
             )
         if challenger.p99_ms is not None and challenger.p99_ms > limits.max_p99_ms:
             broken.append(f"p99 latency {challenger.p99_ms:.1f} ms above {limits.max_p99_ms:g} ms")
-        if prediction_psi is not None and prediction_psi > spec.max_prediction_psi:
+        if score_spread is not None and score_spread < spec.min_score_spread:
             broken.append(
-                f"score distribution PSI {prediction_psi:.2f} against the champion's above "
-                f"{spec.max_prediction_psi:g}"
+                f"scores collapsed: their spread is {score_spread:.0%} of the champion's, below "
+                f"{spec.min_score_spread:.0%}"
             )
     if (
         min(challenger.labelled, champion.labelled) >= spec.min_labelled
@@ -103,13 +106,13 @@ def judge(
     elapsed_minutes: float,
     champion: VariantStats,
     challenger: VariantStats,
-    prediction_psi: float | None = None,
+    score_spread: float | None = None,
 ) -> Verdict:
     """What the controller does now with the rollout the registry describes."""
     limits = stage_limits(state, spec)
     if limits is None:
         return Verdict("hold", ["no rollout in progress"])
-    broken = _broken_limits(limits, spec, champion, challenger, prediction_psi)
+    broken = _broken_limits(limits, spec, champion, challenger, score_spread)
     if broken:
         return Verdict("rollback" if spec.auto_rollback else "hold", broken)
     if state.strategy == "ab":

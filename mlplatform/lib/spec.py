@@ -217,7 +217,7 @@ class RolloutSpec(_Strict):
     """How an approved challenger reaches traffic, and the live limits that roll it back.
 
     The rollout controller compares the challenger with the champion over each stage: its error
-    rate and p99 latency against the stage's limits at once, its score distribution against the
+    rate and p99 latency against the stage's limits at once, the spread of its scores against the
     champion's on the same traffic (a model that predicts a constant shows up here before any label
     arrives), and, as labels arrive, its live AUC against the champion's.
     """
@@ -232,11 +232,13 @@ class RolloutSpec(_Strict):
         description="Minimums and limits of the shadow stage (traffic is ignored: shadow answers none)",
     )
     auto_rollback: bool = True
-    max_prediction_psi: float = Field(
-        default=1.0,
-        gt=0,
-        description="PSI of the challenger's scores against the champion's over the same stage; a "
-        "healthy retrained model stays well below 0.5, a constant or inverted one goes far above",
+    min_score_spread: float = Field(
+        default=0.25,
+        ge=0,
+        description="The challenger's score standard deviation over the stage, as a share of the "
+        "champion's, below which it rolls back: a model that predicts a constant (or nearly) has "
+        "collapsed. Only collapse is judged: a retrained model's scores may sit elsewhere than a "
+        "stale champion's (another season's base rate) and be right",
     )
     max_auc_drop: float = Field(
         default=0.03, ge=0, le=1, description="Live AUC below the champion's by more than this rolls back"
@@ -263,6 +265,13 @@ class MonitoringSpec(_Strict):
     freshness_hours: float = Field(default=26.0, gt=0)
     model_max_age_days: float = Field(default=14.0, gt=0)
     performance_floor: float = Field(default=0.6, gt=0, le=1)
+    max_live_auc_drop: float = Field(
+        default=0.03,
+        ge=0,
+        le=1,
+        description="A day whose live AUC is this far below the served model's own test AUC counts as "
+        "bad, like a day below the floor",
+    )
     performance_days: int = Field(default=2, gt=0)
     label_delay_days: int = Field(default=1, ge=0)
     retrain_cooldown_days: int = Field(

@@ -45,15 +45,26 @@ def describe_drift(drifted: Mapping[str, float], limit: int = 5) -> str:
     return ",".join(f"{name}={psi:.2f}" for name, psi in list(drifted.items())[:limit])
 
 
-def consecutive_days_below(values: Sequence[tuple[str, float | None]], floor: float) -> list[str]:
-    """The trailing run of consecutive days (ending with the latest) whose value is below the floor.
+def is_bad_day(auc: float | None, floor: float, expected: float | None, max_drop: float) -> bool | None:
+    """Whether a day's live AUC is bad: below the spec's floor, or more than ``max_drop`` below what
+    the served model scored on its own test days (its expected AUC). None when it was not measured.
 
-    ``values`` are (day, metric) in day order. A day without a value (no labelled predictions), or
-    a gap between days, ends the run: only an unbroken stretch of measured bad days counts.
+    The floor alone misses a model going stale in an easy season (summer flights reach AUC 0.70,
+    so a model drifting down to 0.66 is well above a 0.62 floor); the drop alone would accept a
+    model that was poor from the start.
     """
+    if auc is None or math.isnan(auc):
+        return None
+    return auc < floor or (expected is not None and not math.isnan(expected) and auc < expected - max_drop)
+
+
+def consecutive_bad_days(days: Sequence[tuple[str, bool | None]]) -> list[str]:
+    """The trailing run of consecutive bad days (ending with the latest), from (day, bad) in day
+    order. A good day, a day that was not measured, or a gap between days ends the run: only an
+    unbroken stretch of measured bad days counts."""
     run: list[str] = []
-    for day, value in reversed(values):
-        if value is None or math.isnan(value) or value >= floor:
+    for day, bad in reversed(days):
+        if not bad:
             break
         if run and dt.date.fromisoformat(run[-1]) - dt.date.fromisoformat(day) != dt.timedelta(days=1):
             break

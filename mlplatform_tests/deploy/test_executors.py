@@ -47,7 +47,9 @@ def test_k8s_without_config_uses_dagster_k8s_defaults() -> None:
 
 
 def test_an_unknown_executor_is_named_in_the_error() -> None:
-    with pytest.raises(ValueError, match=r"MLPLATFORM_EXECUTOR='kubernetes': expected one of local, in_process, k8s"):
+    with pytest.raises(
+        ValueError, match=r"MLPLATFORM_EXECUTOR='kubernetes': expected one of local, in_process, k8s"
+    ):
         executor_from_environment({EXECUTOR_VARIABLE: "kubernetes"})
 
 

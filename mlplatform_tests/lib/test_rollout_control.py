@@ -21,7 +21,7 @@ SPEC = RolloutSpec(
         RolloutStage(traffic=1.0, min_requests=300, min_minutes=10, max_error_rate=0.02, max_p99_ms=80),
     ],
     shadow=RolloutStage(traffic=1.0, min_requests=50, min_minutes=1, max_p99_ms=40),
-    max_prediction_psi=1.0,
+    min_score_spread=0.25,
     max_auc_drop=0.03,
     min_labelled=200,
     min_requests_for_limits=20,
@@ -35,6 +35,7 @@ def _state(strategy: str, stage: int, aliases: dict[str, str] = ALIASES) -> Regi
 
 HEALTHY = VariantStats(requests=150, errors=0, p99_ms=12.0, labelled=0, auc=None)
 CHAMPION = VariantStats(requests=1000, errors=0, p99_ms=10.0, labelled=500, auc=0.70)
+LABELLED_BAD = VariantStats(requests=150, p99_ms=12.0, labelled=300, auc=0.62)
 
 
 @pytest.mark.parametrize(
@@ -54,31 +55,26 @@ def test_stage_limits_follow_the_registry(state: RegistryState, expected: Rollou
 
 
 @pytest.mark.parametrize(
-    ("challenger", "minutes", "psi", "action", "reason"),
+    ("challenger", "minutes", "spread", "action", "reason"),
     [
-        (HEALTHY, 6.0, 0.1, "advance", "150 requests over 6.0 minutes"),
-        (VariantStats(requests=80, p99_ms=12.0), 6.0, 0.1, "hold", "80 of 100 requests"),
-        (HEALTHY, 2.0, 0.1, "hold", "2.0 of 5 minutes"),
-        (VariantStats(requests=150, errors=3, p99_ms=12.0), 6.0, 0.1, "rollback", "error rate 2.0%"),
-        (VariantStats(requests=150, p99_ms=75.0), 6.0, 0.1, "rollback", "p99 latency 75.0 ms above 50 ms"),
-        (HEALTHY, 6.0, 4.2, "rollback", "score distribution PSI 4.20"),
-        (
-            VariantStats(requests=150, p99_ms=12.0, labelled=300, auc=0.62),
-            6.0,
-            0.1,
-            "rollback",
-            "live AUC 0.620",
-        ),
-        (VariantStats(requests=150, p99_ms=12.0, labelled=300, auc=0.68), 6.0, 0.1, "advance", "within"),
+        (HEALTHY, 6.0, 0.9, "advance", "150 requests over 6.0 minutes"),
+        (VariantStats(requests=80, p99_ms=12.0), 6.0, 0.9, "hold", "80 of 100 requests"),
+        (HEALTHY, 2.0, 0.9, "hold", "2.0 of 5 minutes"),
+        (VariantStats(requests=150, errors=3, p99_ms=12.0), 6.0, 0.9, "rollback", "error rate 2.0%"),
+        (VariantStats(requests=150, p99_ms=75.0), 6.0, 0.9, "rollback", "p99 latency 75.0 ms above 50 ms"),
+        (HEALTHY, 6.0, 0.0, "rollback", "scores collapsed: their spread is 0% of the champion's"),
+        (HEALTHY, 6.0, 2.5, "advance", "within"),  # wider than the champion's is no collapse
+        (LABELLED_BAD, 6.0, 0.9, "rollback", "live AUC 0.620"),
+        (VariantStats(requests=150, p99_ms=12.0, labelled=300, auc=0.68), 6.0, 0.9, "advance", "within"),
         # Too few labels to compare AUC, too few requests to judge the error rate: neither rolls back.
-        (VariantStats(requests=150, p99_ms=12.0, labelled=50, auc=0.5), 6.0, 0.1, "advance", "within"),
-        (VariantStats(requests=10, errors=5, p99_ms=12.0), 6.0, 0.1, "hold", "10 of 100 requests"),
+        (VariantStats(requests=150, p99_ms=12.0, labelled=50, auc=0.5), 6.0, 0.9, "advance", "within"),
+        (VariantStats(requests=10, errors=5, p99_ms=12.0), 6.0, 0.0, "hold", "10 of 100 requests"),
     ],
 )
 def test_canary_stage_judgement(
-    challenger: VariantStats, minutes: float, psi: float, action: str, reason: str
+    challenger: VariantStats, minutes: float, spread: float, action: str, reason: str
 ) -> None:
-    verdict = judge(_state("canary", 1), SPEC, minutes, CHAMPION, challenger, psi)
+    verdict = judge(_state("canary", 1), SPEC, minutes, CHAMPION, challenger, spread)
     assert verdict.action == action
     assert reason in verdict.summary
 
@@ -136,18 +132,21 @@ def test_stage_statistics_measure_each_variant_and_catch_a_constant_model() -> N
     champion_log = _log(rng, "champion", "1", champion_scores, 0)
     log = pl.concat([champion_log, _log(rng, "challenger", "2", healthy, 1000)])
 
-    champion, challenger, score_psi = stage_statistics(log, "1", "2", labels, ["flight"], "delayed")
+    champion, challenger, spread = stage_statistics(log, "1", "2", labels, ["flight"], "delayed")
     assert (champion.requests, challenger.requests) == (1000, 400)
     assert (champion.labelled, challenger.labelled) == (1000, 400)
     assert champion.auc is not None and champion.auc > 0.75
-    assert score_psi is not None and score_psi < 0.2
+    assert spread == pytest.approx(1.0, abs=0.1)
 
+    # Scores of another season (all shifted up) are no collapse; a constant is.
+    shifted = pl.concat([champion_log, _log(rng, "shadow", "2", np.clip(healthy + 0.3, 0, 1), 1000)])
+    assert stage_statistics(shifted, "1", "2", labels, ["flight"], "delayed")[2] > SPEC.min_score_spread
     constant = pl.concat([champion_log, _log(rng, "shadow", "2", np.full(400, 0.31), 1000)])
-    _, shadow, constant_psi = stage_statistics(constant, "1", "2", labels, ["flight"], "delayed")
+    _, shadow, constant_spread = stage_statistics(constant, "1", "2", labels, ["flight"], "delayed")
     assert shadow.requests == 400 and shadow.auc == pytest.approx(0.5)
-    assert constant_psi is not None and constant_psi > SPEC.max_prediction_psi
-    verdict = judge(_state("shadow", 0), SPEC, 2.0, champion, shadow, constant_psi)
-    assert verdict.action == "rollback" and "score distribution" in verdict.summary
+    assert constant_spread == 0.0
+    verdict = judge(_state("shadow", 0), SPEC, 2.0, champion, shadow, constant_spread)
+    assert verdict.action == "rollback" and "scores collapsed" in verdict.summary
 
 
 def test_stage_statistics_count_errors_from_the_status_column() -> None:
@@ -155,6 +154,6 @@ def test_stage_statistics_count_errors_from_the_status_column() -> None:
     log = _log(rng, "challenger", "2", rng.uniform(0, 1, 100), 0).with_columns(
         status=pl.Series(["error"] * 5 + ["ok"] * 95)
     )
-    _, challenger, score_psi = stage_statistics(log, "1", "2", None, ["flight"], "delayed")
+    _, challenger, spread = stage_statistics(log, "1", "2", None, ["flight"], "delayed")
     assert (challenger.requests, challenger.errors, challenger.labelled) == (100, 5, 0)
-    assert score_psi is None  # no champion traffic to compare with
+    assert spread is None  # no champion traffic to compare with

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from mlplatform.lib.triggers import (
-    consecutive_days_below,
+    consecutive_bad_days,
     day_pattern,
     describe_drift,
     drifted_features,
+    is_bad_day,
     landing_changes,
     next_day,
     retrain_request,
@@ -58,19 +59,36 @@ def test_drifted_features_are_those_above_the_threshold_most_drifted_first() -> 
 
 
 @pytest.mark.parametrize(
-    ("values", "expected"),
+    ("days", "expected"),
     [
-        ([("2013-03-01", 0.7), ("2013-03-02", 0.5), ("2013-03-03", 0.55)], ["2013-03-02", "2013-03-03"]),
-        ([("2013-03-01", 0.5), ("2013-03-02", 0.7)], []),
-        ([("2013-03-01", 0.5), ("2013-03-02", None), ("2013-03-03", 0.5)], ["2013-03-03"]),
-        ([("2013-03-01", 0.5), ("2013-03-03", 0.5)], ["2013-03-03"]),  # a gap ends the run
-        ([("2013-03-01", float("nan")), ("2013-03-02", 0.4)], ["2013-03-02"]),
+        ([("2013-03-01", False), ("2013-03-02", True), ("2013-03-03", True)], ["2013-03-02", "2013-03-03"]),
+        ([("2013-03-01", True), ("2013-03-02", False)], []),
+        ([("2013-03-01", True), ("2013-03-02", None), ("2013-03-03", True)], ["2013-03-03"]),
+        ([("2013-03-01", True), ("2013-03-03", True)], ["2013-03-03"]),  # a gap ends the run
         ([], []),
-        ([("2013-03-01", 0.6)], []),  # equal to the floor is not below it
     ],
 )
-def test_consecutive_days_below_the_floor(values: list, expected: list[str]) -> None:
-    assert consecutive_days_below(values, 0.6) == expected
+def test_consecutive_bad_days(days: list, expected: list[str]) -> None:
+    assert consecutive_bad_days(days) == expected
+
+
+@pytest.mark.parametrize(
+    ("auc", "expected_auc", "bad"),
+    [
+        (0.70, 0.72, False),  # within the allowed drop of what it scored offline
+        (0.66, 0.72, True),  # above the floor, but 0.06 below its own test AUC
+        (0.61, None, True),  # below the floor; nothing known offline
+        (0.61, 0.60, True),  # below the floor even if it never did better
+        (0.64, 0.66, False),
+        (float("nan"), 0.7, None),  # one class only: not measured
+        (None, 0.7, None),
+        (0.5, float("nan"), True),
+    ],
+)
+def test_a_bad_day_is_below_the_floor_or_well_below_the_models_own_test_auc(
+    auc: float | None, expected_auc: float | None, bad: bool | None
+) -> None:
+    assert is_bad_day(auc, floor=0.62, expected=expected_auc, max_drop=0.03) is bad
 
 
 @pytest.mark.parametrize(

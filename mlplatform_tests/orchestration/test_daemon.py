@@ -65,7 +65,12 @@ def _write_project(root: Path) -> PipelineSpec:
 def _daemon(project: Path, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
     with log.open("w") as out:
         daemon = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(project / "workspace.yaml")],
+            [
+                str(Path(sys.executable).parent / "dagster-daemon"),
+                "run",
+                "-w",
+                str(project / "workspace.yaml"),
+            ],
             cwd=project,
             env=env,
             stdout=out,
@@ -166,7 +171,9 @@ def test_landed_files_are_ingested_and_drift_retrains_with_no_human_action(
         ingest_run = instance.get_run_by_id(_materialized(instance, harness.key("raw"), "2013-01-21").run_id)
         assert ingest_run is not None and ingest_run.tags["mlplatform/trigger"] == "landing"
         features_run = instance.get_run_by_id(features.run_id)  # type: ignore[attr-defined]
-        assert features_run is not None and features_run.tags.get("dagster/from_automation_condition") == "true"
+        assert (
+            features_run is not None and features_run.tags.get("dagster/from_automation_condition") == "true"
+        )
         retrain_runs = instance.get_runs(dg.RunsFilter(job_name="flight_delay_retrain"))
         by_as_of = {r.tags.get("dagster/partition"): r for r in retrain_runs}
         assert by_as_of["2013-01-23"].tags["mlplatform/trigger"] == "drift"

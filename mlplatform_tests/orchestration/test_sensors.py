@@ -192,16 +192,23 @@ def test_performance_sensor_retrains_after_the_days_below_the_floor(monitored: H
     assert [(c.check_name, c.passed) for c in checks] == [("performance_floor", False)]
 
     one_bad_day = tick(monitored, "flight_delay_performance")
-    assert one_bad_day.run_requests == [] and "1 of 2 consecutive days" in one_bad_day.skip_message
+    assert one_bad_day.run_requests == [] and "1 of 2 consecutive bad days" in one_bad_day.skip_message
 
     _log_day(monitored, "2013-01-22", scores_from_labels=False)
     assert monitored.materialize(["prediction_log", "live_performance"], partition="2013-01-22").success
     with caplog.at_level(logging.WARNING, logger="mlplatform.alerts"):
         two_bad_days = tick(monitored, "flight_delay_performance", one_bad_day.cursor)
     assert [r.partition_key for r in two_bad_days.run_requests] == ["2013-01-23"]
-    assert two_bad_days.run_requests[0].tags["mlplatform/below_floor"] == "2013-01-21,2013-01-22"
+    assert two_bad_days.run_requests[0].tags["mlplatform/bad_days"] == "2013-01-21,2013-01-22"
     assert "live AUC below" in caplog.text
     assert tick(monitored, "flight_delay_performance", two_bad_days.cursor).run_requests == []
+
+    # The sensor also holds a day against the served model's own test AUC, once it has one.
+    client = monitored.client()
+    client.log_metric(client.get_model_version("flight_delay", "1").run_id, "test_auc", 0.71)
+    again = monitored.materialize(["live_performance"], partition="2013-01-20")
+    expected = again.get_asset_materialization_events()[0].materialization.metadata["expected_auc"].value
+    assert expected == pytest.approx(0.71)
 
 
 def test_freshness_sensor_alerts_once_per_stale_state_and_retrains_a_stale_model(
@@ -275,11 +282,11 @@ def test_rollout_controller_starts_advances_and_rolls_back_on_live_evidence(
     _stage_log(monitored, v2.version, challenger_scores=0.42)  # the challenger now predicts a constant
     verdict = tick(monitored, "flight_delay_rollout_controller").run_requests
     assert [r.job_name for r in verdict] == ["flight_delay_rollback"]
-    assert "score distribution PSI" in verdict[0].tags["mlplatform/reason"]
+    assert "scores collapsed" in verdict[0].tags["mlplatform/reason"]
     rollback = _definitions(monitored).resolve_job_def("flight_delay_rollback")
     with caplog.at_level(logging.WARNING, logger="mlplatform.alerts"):
         assert rollback.execute_in_process(instance=monitored.instance, tags=verdict[0].tags).success
-    assert "rollback" in caplog.text and "score distribution PSI" in caplog.text
+    assert "rollback" in caplog.text and "scores collapsed" in caplog.text
     aliases = client.get_registered_model("flight_delay").aliases
     assert {alias: str(version) for alias, version in aliases.items()} == {"champion": "1"}
 

@@ -12,6 +12,7 @@ import math
 
 import dagster as dg
 import polars as pl
+from mlflow import MlflowClient
 
 from mlplatform.lib.drift import drift_table, reference_profiles
 from mlplatform.lib.live import join_labels, live_auc, scored_rows, two_proportion_z_test, variant_report
@@ -63,6 +64,16 @@ def _ab_test(report: pl.DataFrame) -> dict:
     a, b = by_variant["challenger"], by_variant["champion"]
     z, p = two_proportion_z_test(a["correct"], a["rows"], b["correct"], b["rows"])
     return {"z": z, "p_value": p, "accuracy_difference": a["accuracy"] - b["accuracy"]}
+
+
+def _expected_auc(client: MlflowClient, model_name: str, served: pl.DataFrame) -> float | None:
+    """The test AUC (from its evaluation) of the version that answered most of the day: what the
+    performance sensor holds the live AUC against. None for a version that was never evaluated."""
+    if served.height == 0:
+        return None
+    version = served["model_version"].mode().sort()[0]
+    run_id = client.get_model_version(model_name, str(version)).run_id
+    return client.get_run(run_id).data.metrics.get("test_auc") if run_id else None
 
 
 def live_performance_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -122,6 +133,7 @@ def live_performance_asset(spec: PipelineSpec, partitions: dg.PartitionsDefiniti
         report = variant_report(joined, spec.label.name, thresholds)
         served = joined.filter(pl.col("variant") != "shadow")
         auc = live_auc(served[spec.label.name], served["prediction"]) if served.height else math.nan
+        expected = _expected_auc(client, spec.name, served)
         judged = served.height >= spec.rollout.min_labelled and not math.isnan(auc)
         yield dg.AssetCheckResult(
             check_name="performance_floor",
@@ -138,6 +150,7 @@ def live_performance_asset(spec: PipelineSpec, partitions: dg.PartitionsDefiniti
                 "labelled_shadow_scores": joined.height - served.height,
                 "challenger_failures_answered_by_the_champion": failed_over,
                 "served_auc": auc,
+                "expected_auc": expected if expected is not None else math.nan,
                 "variants": markdown_table(report),
                 "by_variant": dg.MetadataValue.json(report.to_dicts()),
                 **_ab_test(report),

@@ -5,7 +5,7 @@ began, and asks ``lib/rollout_control.judge`` what to do:
 
 - a new challenger (approved by the gates, not yet rolling out): start its rollout (the
   ``deployment`` step smoke-tests it first);
-- a limit broken (error rate, p99 latency, score distribution, live AUC): roll back at once,
+- a limit broken (error rate, p99 latency, collapsed scores, live AUC): roll back at once,
   through the ``<pipeline>_rollback`` job, which alerts;
 - the stage's minimum requests and duration reached within every limit: advance one step;
 - otherwise hold, and say what it waits for.
@@ -87,7 +87,7 @@ def rollout_controller(
             state.tags.get(STAGE_STARTED_AT, dt.datetime.now(dt.UTC).isoformat())
         )
         log = read_log(prediction_logs.folder(), spec.name, since=since)
-        champion, candidate, score_psi = stage_statistics(
+        champion, candidate, score_spread = stage_statistics(
             log,
             state.aliases.get(CHAMPION),
             challenger,
@@ -96,7 +96,7 @@ def rollout_controller(
             spec.label.name,
         )
         elapsed = (dt.datetime.now(dt.UTC) - since).total_seconds() / 60
-        verdict = judge(state, spec.rollout, elapsed, champion, candidate, score_psi)
+        verdict = judge(state, spec.rollout, elapsed, champion, candidate, score_spread)
         where = f"v{challenger} {state.strategy} stage {state.stage}"
         context.log.info(f"{where}: {verdict.summary}")
         if verdict.action == "hold":

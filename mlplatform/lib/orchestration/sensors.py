@@ -12,6 +12,8 @@ import datetime as dt
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -22,9 +24,10 @@ from mlplatform.lib.registry import newest_as_of
 from mlplatform.lib.spec import PipelineSpec
 from mlplatform.lib.triggers import (
     RetrainRequest,
-    consecutive_days_below,
+    consecutive_bad_days,
     day_pattern,
     describe_drift,
+    is_bad_day,
     landing_changes,
     retrain_request,
 )
@@ -149,9 +152,74 @@ def _retrain_run(
     )
 
 
+@dataclass(frozen=True)
+class Finding:
+    """What one measurement says when it asks for a retraining."""
+
+    summary: str  # the alert's first half; "retraining as of D" follows
+    tags: dict[str, str]
+    details: dict
+
+
+def _retrain_on_measurements(
+    context: dg.SensorEvaluationContext,
+    spec: PipelineSpec,
+    key: dg.AssetKey,
+    trigger: str,
+    assess: Callable[[dg.EventLogRecord], Finding | str],
+    mlflow_tracking: MlflowTracking,
+    alerts: AlertNotifier,
+) -> dg.SensorResult | dg.SkipReason:
+    """For each materialization of ``key`` since the cursor (one per measured day), in order:
+    ``assess`` it (a finding, or a note saying why not), and request a gated retraining as of the
+    next day unless the cooldown holds it back; one retraining per cooldown, alerting each time."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, after_storage_id=int(context.cursor or 0)),
+        limit=100,
+        ascending=True,
+    ).records
+    if not records:
+        return dg.SkipReason(f"no new {key.path[-1]} measurement")
+    newest = _newest_as_of(context, spec, mlflow_tracking)
+    requests, notes = [], []
+    for record in records:
+        day = record.partition_key
+        finding = assess(record) if day is not None else "not a daily measurement"
+        if isinstance(finding, str) or day is None:
+            notes.append(f"{day}: {finding}")
+            continue
+        decision = retrain_request(trigger, day, newest, spec.monitoring.retrain_cooldown_days)
+        request = _retrain_run(spec, decision, trigger, finding.tags)
+        if request is None:
+            notes.append(decision.reason)
+            continue
+        alerts.send(
+            trigger,
+            spec.name,
+            f"{finding.summary}; retraining as of {decision.as_of}",
+            finding.details,
+            log=context.log,
+        )
+        requests.append(request)
+        newest = decision.as_of
+    cursor = str(records[-1].storage_id)
+    if not requests:
+        return dg.SensorResult(skip_reason="; ".join(notes[-5:]), cursor=cursor)
+    return dg.SensorResult(run_requests=requests, cursor=cursor)
+
+
 def drift_sensor(spec: PipelineSpec, jobs: PipelineJobs) -> dg.SensorDefinition:
-    drift_key = _key(spec, "drift")
-    cooldown = spec.monitoring.retrain_cooldown_days
+    def assess(record: dg.EventLogRecord) -> Finding | str:
+        materialization = record.asset_materialization
+        drifted = materialization.metadata.get("drifted_features") if materialization else None
+        values: dict[str, float] = drifted.value if drifted is not None else {}  # type: ignore[assignment]
+        if not values:
+            return "no drift"
+        return Finding(
+            f"{len(values)} feature(s) drifted on {record.partition_key} ({describe_drift(values)})",
+            {"mlplatform/drifted": describe_drift(values)},
+            {"day": record.partition_key, "drifted": values},
+        )
 
     @dg.sensor(
         name=f"{spec.name}_drift",
@@ -162,48 +230,16 @@ def drift_sensor(spec: PipelineSpec, jobs: PipelineJobs) -> dg.SensorDefinition:
         "through the gated path (at most one per cooldown).",
     )
     def _drift(context: dg.SensorEvaluationContext, mlflow_tracking: MlflowTracking, alerts: AlertNotifier):
-        records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=drift_key, after_storage_id=int(context.cursor or 0)),
-            limit=100,
-            ascending=True,
-        ).records
-        if not records:
-            return dg.SkipReason("no new drift measurement")
-        newest = _newest_as_of(context, spec, mlflow_tracking)
-        requests, notes = [], []
-        for record in records:
-            materialization = record.asset_materialization
-            day = record.partition_key
-            if materialization is None or day is None:
-                continue
-            drifted = materialization.metadata.get("drifted_features")
-            drifted_values: dict[str, float] = drifted.value if drifted is not None else {}  # type: ignore[assignment]
-            if not drifted_values:
-                notes.append(f"{day}: no drift")
-                continue
-            decision = retrain_request("drift", day, newest, cooldown)
-            request = _retrain_run(
-                spec, decision, "drift", {"mlplatform/drifted": describe_drift(drifted_values)}
-            )
-            if request is None:
-                notes.append(decision.reason)
-                continue
-            alerts.send(
-                "drift",
-                spec.name,
-                f"{len(drifted_values)} feature(s) drifted on {day} ({describe_drift(drifted_values)}); "
-                f"retraining as of {decision.as_of}",
-                {"day": day, "drifted": drifted_values},
-                log=context.log,
-            )
-            requests.append(request)
-            newest = decision.as_of
-        cursor = str(records[-1].storage_id)
-        if not requests:
-            return dg.SensorResult(skip_reason="; ".join(notes[-5:]), cursor=cursor)
-        return dg.SensorResult(run_requests=requests, cursor=cursor)
+        return _retrain_on_measurements(
+            context, spec, _key(spec, "drift"), "drift", assess, mlflow_tracking, alerts
+        )
 
     return _drift
+
+
+def _number(metadata: Mapping[str, dg.MetadataValue], name: str) -> float | None:
+    value = metadata.get(name)
+    return float(value.value) if value is not None and isinstance(value.value, int | float) else None
 
 
 def performance_sensor(spec: PipelineSpec, jobs: PipelineJobs) -> dg.SensorDefinition:
@@ -215,57 +251,44 @@ def performance_sensor(spec: PipelineSpec, jobs: PipelineJobs) -> dg.SensorDefin
         job=jobs.retrain,
         minimum_interval_seconds=spec.monitoring.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Live AUC below {floor} on {days_needed} consecutive days requests a retraining.",
+        description=f"Live AUC below {floor}, or {spec.monitoring.max_live_auc_drop} below the served model's "
+        f"test AUC, on {days_needed} consecutive days requests a retraining.",
     )
     def _performance(
         context: dg.SensorEvaluationContext, mlflow_tracking: MlflowTracking, alerts: AlertNotifier
     ):
-        records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=live_key, after_storage_id=int(context.cursor or 0)),
-            limit=100,
-            ascending=True,
-        ).records
-        if not records:
-            return dg.SkipReason("no new live performance measurement")
-        newest = _newest_as_of(context, spec, mlflow_tracking)
-        requests, notes = [], []
-        for record in records:
-            day = record.partition_key
-            if day is None:
-                continue
-            window = [
-                (dt.date.fromisoformat(day) - dt.timedelta(days=n)).isoformat() for n in range(days_needed)
-            ]
+        def assess(record: dg.EventLogRecord) -> Finding | str:
+            day = dt.date.fromisoformat(str(record.partition_key))
+            window = [(day - dt.timedelta(days=n)).isoformat() for n in range(days_needed)]
             history = context.instance.fetch_materializations(
                 dg.AssetRecordsFilter(asset_key=live_key, asset_partitions=window), limit=days_needed * 4
             ).records
-            auc: dict[str, float | None] = {}
+            auc: dict[str, tuple[float | None, float | None]] = {}
             for past in history:
                 if past.partition_key is not None and past.asset_materialization is not None:
-                    value = past.asset_materialization.metadata.get("served_auc")
-                    auc.setdefault(past.partition_key, float(value.value) if value is not None else None)  # type: ignore[arg-type]
-            below = consecutive_days_below(sorted(auc.items()), floor)
-            if len(below) < days_needed:
-                notes.append(f"{day}: {len(below)} of {days_needed} consecutive days below {floor}")
-                continue
-            decision = retrain_request("performance", day, newest, spec.monitoring.retrain_cooldown_days)
-            request = _retrain_run(spec, decision, "performance", {"mlplatform/below_floor": ",".join(below)})
-            if request is None:
-                notes.append(decision.reason)
-                continue
-            alerts.send(
-                "performance",
-                spec.name,
-                f"live AUC below {floor} on {', '.join(below)}; retraining as of {decision.as_of}",
-                {"days": below, "auc": {d: auc[d] for d in below}},
-                log=context.log,
+                    measured = past.asset_materialization.metadata
+                    auc.setdefault(
+                        past.partition_key,
+                        (_number(measured, "served_auc"), _number(measured, "expected_auc")),
+                    )
+            bad = consecutive_bad_days(
+                sorted(
+                    (d, is_bad_day(a, floor, e, spec.monitoring.max_live_auc_drop))
+                    for d, (a, e) in auc.items()
+                )
             )
-            requests.append(request)
-            newest = decision.as_of
-        cursor = str(records[-1].storage_id)
-        if not requests:
-            return dg.SensorResult(skip_reason="; ".join(notes[-5:]), cursor=cursor)
-        return dg.SensorResult(run_requests=requests, cursor=cursor)
+            if len(bad) < days_needed:
+                return f"{len(bad)} of {days_needed} consecutive bad days"
+            return Finding(
+                f"live AUC below {floor}, or {spec.monitoring.max_live_auc_drop} below the model's test AUC, "
+                f"on {', '.join(bad)}",
+                {"mlplatform/bad_days": ",".join(bad)},
+                {"days": bad, "auc": {d: auc[d][0] for d in bad}, "expected": {d: auc[d][1] for d in bad}},
+            )
+
+        return _retrain_on_measurements(
+            context, spec, live_key, "performance", assess, mlflow_tracking, alerts
+        )
 
     return _performance
 
