@@ -14,7 +14,6 @@ polars query (categoricals cast to an Enum of the vocabulary, whose physical cod
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -99,15 +98,6 @@ class Encoding:
 class TabularModel:
     booster: lgb.Booster
     encoding: Encoding
-
-    @classmethod
-    def from_string(cls, text: str) -> TabularModel:
-        data = json.loads(text)
-        return cls(lgb.Booster(model_str=data["booster"]), Encoding.from_dict(data["encoding"]))
-
-    def to_string(self) -> str:
-        """The whole model (booster and encoding) as one JSON string."""
-        return json.dumps({"encoding": self.encoding.to_dict(), "booster": self.booster.model_to_string()})
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         if frame.height <= FEW_ROWS:

@@ -11,7 +11,6 @@ import polars as pl
 import pytest
 
 from mlplatform.lib.metrics import classification_metrics
-from mlplatform.lib.model import TabularModel
 from mlplatform.lib.model_gates import (
     champion_gate,
     determinism_gate,
@@ -294,10 +293,7 @@ def test_slice_gate_holds_auc_and_tpr_gaps_to_their_own_limits(
 
 def test_latency_gate_passes_a_generous_sla(trained: TrainingResult, data: dict[str, pl.DataFrame]) -> None:
     records = data["test"].head(20).to_dicts()
-    # The model as the registry stores and the evaluation loads it: one text artifact.
-    model = TabularModel.from_string(trained.model.to_string())
-
-    result = latency_gate(model, records, sla_ms=10_000.0)
+    result = latency_gate(trained.model, records, sla_ms=10_000.0)
 
     assert result.passed
     assert result.figures["calls"] == 60

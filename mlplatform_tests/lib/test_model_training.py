@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import math
 
+import lightgbm as lgb
 import numpy as np
 import polars as pl
 import pytest
@@ -147,8 +149,14 @@ def test_encoding_uses_sorted_training_vocabulary() -> None:
     assert math.isnan(encoding.row({"carrier": "B6", "temp": 1.0})[0, 0])
 
 
-def test_model_round_trips_through_its_text(trained: TrainingResult, data: dict[str, pl.DataFrame]) -> None:
-    restored = TabularModel.from_string(trained.model.to_string())
+def test_model_round_trips_through_its_artifacts(
+    trained: TrainingResult, data: dict[str, pl.DataFrame]
+) -> None:
+    """As the registry stores it: the booster's text and the encoding as JSON beside it."""
+    encoding = json.loads(json.dumps(trained.model.encoding.to_dict()))
+    restored = TabularModel(
+        lgb.Booster(model_str=trained.model.booster.model_to_string()), Encoding.from_dict(encoding)
+    )
 
     assert restored.encoding.categorical == CATEGORICAL
     assert restored.encoding.numeric == NUMERIC
