@@ -100,6 +100,10 @@ def cmd_up(args: argparse.Namespace) -> int:
             f"http://{args.host}:{args.mlflow_port}",
         ),
     }
+    # Started in the background (``make run &``, nohup), this process inherits SIGINT ignored and
+    # its children would too; `dagster dev` stops its webserver and daemon with SIGINT, so they
+    # would outlive it. A handler here resets to the default in every child.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     children = [subprocess.Popen(cmd, env=env, start_new_session=True) for cmd, _ in processes.values()]
 
     def stop(*_: object) -> None:
@@ -107,7 +111,12 @@ def cmd_up(args: argparse.Namespace) -> int:
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGTERM)
         for child in children:
-            child.wait(timeout=30)
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                print(f"{child.args[0]} did not stop in 30 s; killing it", file=sys.stderr)
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
 
     def on_sigterm(*_: object) -> None:
         stop()
