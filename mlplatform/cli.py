@@ -104,17 +104,20 @@ def cmd_up(args: argparse.Namespace) -> int:
     # its children would too; `dagster dev` stops its webserver and daemon with SIGINT, so they
     # would outlive it. A handler here resets to the default in every child.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    children = [subprocess.Popen(cmd, env=env, start_new_session=True) for cmd, _ in processes.values()]
+    started = {
+        name: subprocess.Popen(cmd, env=env, start_new_session=True) for name, (cmd, _) in processes.items()
+    }
+    children = list(started.values())
 
     def stop(*_: object) -> None:
         for child in children:
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGTERM)
-        for child in children:
+        for name, child in started.items():
             try:
                 child.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                print(f"{child.args[0]} did not stop in 30 s; killing it", file=sys.stderr)
+                print(f"{name} did not stop in 30 s; killing it", file=sys.stderr)
                 os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
 

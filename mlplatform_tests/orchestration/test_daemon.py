@@ -154,15 +154,21 @@ def test_landed_files_are_ingested_and_drift_retrains_with_no_human_action(
             )
             harness.replay("2013-01-22", 1)
             _reschedule(harness.landing / "flights" / "2013-01-22.csv", hours=6)
+            # The gate tags reach the registry inside the evaluation step, a moment before Dagster
+            # records its materialization: wait for both, or stopping the daemon could cut the run.
             version = _wait_for(
-                "a model version trained as of 2013-01-23 and evaluated",
-                lambda: next(
-                    (
-                        v
-                        for v in client.search_model_versions("name = 'flight_delay'")
-                        if v.tags.get("as_of") == "2013-01-23" and "gate.metric_floors" in v.tags
-                    ),
-                    None,
+                "a model version trained as of 2013-01-23 and its evaluation recorded",
+                lambda: (
+                    next(
+                        (
+                            v
+                            for v in client.search_model_versions("name = 'flight_delay'")
+                            if v.tags.get("as_of") == "2013-01-23" and "gate.metric_floors" in v.tags
+                        ),
+                        None,
+                    )
+                    if _materialized(instance, harness.key("evaluation"), "2013-01-23")
+                    else None
                 ),
                 daemon,
                 log,
@@ -180,4 +186,3 @@ def test_landed_files_are_ingested_and_drift_retrains_with_no_human_action(
         assert "sched_hour=" in by_as_of["2013-01-23"].tags["mlplatform/drifted"]
         gates = {k: v for k, v in version.tags.items() if k.startswith("gate.")}  # type: ignore[attr-defined]
         assert len(gates) == 7 and set(gates.values()) <= {"passed", "failed"}
-        assert _materialized(instance, harness.key("evaluation"), "2013-01-23") is not None

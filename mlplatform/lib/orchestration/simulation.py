@@ -45,69 +45,27 @@ import polars as pl
 
 from mlplatform.lib.ct_report import PolicyResult
 from mlplatform.lib.live import join_labels, live_auc, scored_rows
-from mlplatform.lib.orchestration.alerts import AlertNotifier
 from mlplatform.lib.orchestration.component import pipeline_definitions
-from mlplatform.lib.orchestration.resources import (
-    LandingZone,
-    LocalWarehouse,
-    MlflowTracking,
-    PredictionLogFiles,
+from mlplatform.lib.orchestration.resources import MlflowTracking
+from mlplatform.lib.orchestration.simulation_data import (
+    QUIET,
+    SHADOW_REQUESTS,
+    days_between,
+    link_partition,
+    pipeline_assets,
+    policy_resources,
+    prepare_data,
+    simulation_spec,
 )
 from mlplatform.lib.registry import CHAMPION, alias_version
-from mlplatform.lib.replay import replay
-from mlplatform.lib.spec import PipelineSpec, RolloutStage
+from mlplatform.lib.spec import PipelineSpec
 from mlplatform.serving.prediction_log import PredictionLog, read_log
 
 POLICIES = ("static", "weekly", "daily", "triggered")
 SLICES = 4
 PROGRESS_DAYS = 30
-SHADOW_REQUESTS = 200
 # Their PNGs cost a second per run (a fifth of a simulated day); the figures and gates stay.
 PLOTTING_ASSETS = ("evaluation", "drift")
-# Runs log warnings and errors only: a thousand runs' step-by-step debug lines would bury the progress.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-
-
-def days_between(first: dt.date, count: int) -> list[str]:
-    return [(first + dt.timedelta(days=n)).isoformat() for n in range(count)]
-
-
-def simulation_spec(spec: PipelineSpec, start: dt.date) -> PipelineSpec:
-    """The spec with a shadow rollout sized for replayed traffic and a window that fits the history."""
-    history = (start - spec.source.start_date).days
-    model = spec.model
-    if model.window_days > history:
-        held_out = max(3, history // 6)
-        if history - 2 * held_out < 7:
-            raise ValueError(f"--start {start} leaves {history} days of history: at least 13 are needed")
-        model = model.model_copy(
-            update={"train_days": history - 2 * held_out, "validation_days": held_out, "test_days": held_out}
-        )
-    rollout = spec.rollout.model_copy(
-        update={
-            "strategy": "shadow",
-            "shadow": RolloutStage(traffic=1.0, min_requests=SHADOW_REQUESTS, min_minutes=0),
-        }
-    )
-    return spec.model_copy(update={"model": model, "rollout": rollout})
-
-
-def _resources(home: Path, landing: Path) -> dict:
-    return {
-        "warehouse": LocalWarehouse(root=str(home / "warehouse")),
-        "landing": LandingZone(root=str(landing)),
-        "mlflow_tracking": MlflowTracking(
-            tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
-            artifact_root=str(home / "mlflow" / "artifacts"),
-        ),
-        "prediction_logs": PredictionLogFiles(root=str(home / "predictions")),
-        "alerts": AlertNotifier(),
-    }
-
-
-def _assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
-    return [a for a in pipeline_definitions(spec).assets or [] if isinstance(a, dg.AssetsDefinition)]
 
 
 def _metadata(result: dg.ExecuteInProcessResult, name: str) -> list[dict]:
@@ -117,56 +75,6 @@ def _metadata(result: dg.ExecuteInProcessResult, name: str) -> list[dict]:
         for e in result.get_asset_materialization_events()
         if e.asset_key is not None and e.asset_key.path[-1] == name
     ]
-
-
-def prepare_data(spec: PipelineSpec, root: Path, first: dt.date, count: int) -> list[str]:
-    """Replay and ingest ``count`` days from ``first`` into the shared warehouse.
-
-    One single-run backfill for every day; when a gate blocks it (nothing is written then), the
-    range is halved until the blocked days are found, and the rest is ingested around them.
-    Returns the blocked days (they stay missing, as in production).
-    """
-    landing = root / "landing"
-    replay(spec, landing / spec.name, first, count)
-    assets = _assets(spec)
-    resources = _resources(root, landing)
-    keys = lambda names: [dg.AssetKey([spec.name, n]) for n in names]  # noqa: E731
-    static = [n for n, r in spec.references.items() if not r.partitioned]
-    daily = ["raw", *[n for n, r in spec.references.items() if r.partitioned], "features"]
-    with dg.DagsterInstance.ephemeral() as instance:
-
-        def run(names: list[str], **kwargs) -> bool:
-            return dg.materialize(
-                assets,
-                selection=keys(names),
-                resources=resources,
-                instance=instance,
-                run_config=QUIET,
-                raise_on_error=False,
-                **kwargs,
-            ).success
-
-        def ingest(days: list[str]) -> list[str]:
-            if run(daily, tags={RANGE_START: days[0], RANGE_END: days[-1]}):
-                return []
-            if len(days) == 1:
-                return days
-            half = len(days) // 2
-            return ingest(days[:half]) + ingest(days[half:])
-
-        if static and not run(static):
-            raise RuntimeError(f"the static reference tables {static} failed their gates")
-        return ingest(days_between(first, count))
-
-
-def _link(source: Path, target: Path) -> None:
-    """Make the files of the partition folder ``source`` appear in ``target`` (links, not copies)."""
-    if not source.is_dir():
-        return
-    target.mkdir(parents=True, exist_ok=True)
-    for file in source.iterdir():
-        if file.is_file() and not file.name.startswith(".") and not (target / file.name).exists():
-            (target / file.name).symlink_to(file)
 
 
 class PolicyRun:
@@ -179,22 +87,22 @@ class PolicyRun:
         self.result = PolicyResult(policy)
         self.triggers: Counter[str] = Counter()
         self.instance = dg.DagsterInstance.ephemeral()
-        self.resources = _resources(home, data / "landing")
+        self.resources = policy_resources(home, data / "landing")
         self.tracking: MlflowTracking = self.resources["mlflow_tracking"]
         pipeline = pipeline_definitions(spec)
-        self.assets = _assets(spec)
+        self.assets = pipeline_assets(spec)
         self.definitions = dg.Definitions.merge(pipeline, dg.Definitions(resources=self.resources))
         self.cursors: dict[str, str | None] = {}
         for name, ref in spec.references.items():
             if not ref.partitioned:
-                _link(data / "warehouse" / spec.name / name, home / "warehouse" / spec.name / name)
+                link_partition(data / "warehouse" / spec.name / name, home / "warehouse" / spec.name / name)
         self.service = build_pipeline(spec, home / "warehouse", self.tracking.client, poll_seconds=3600)
 
     # -- the arrival of data ------------------------------------------------------------------
     def arrive(self, day: str, tables: list[str]) -> None:
         for table in tables:
             source = self.data / "warehouse" / self.spec.name / table / f"day={day}"
-            _link(source, self.home / "warehouse" / self.spec.name / table / f"day={day}")
+            link_partition(source, self.home / "warehouse" / self.spec.name / table / f"day={day}")
 
     def morning_tables(self) -> list[str]:
         return ["raw", *[n for n, r in self.spec.references.items() if r.partitioned]]
