@@ -15,6 +15,14 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 
 from mlplatform.lib.spec import PipelineSpec
 
+# Run statuses of a run that has not finished: the sensors wait for these rather than launch twice.
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
 
 @dataclass(frozen=True)
 class PipelineJobs:

@@ -21,19 +21,12 @@ import polars as pl
 
 from mlplatform.lib.deploy import STAGE_STARTED_AT, read_state
 from mlplatform.lib.live import stage_statistics
-from mlplatform.lib.orchestration.jobs import PipelineJobs
+from mlplatform.lib.orchestration.jobs import IN_FLIGHT, PipelineJobs
 from mlplatform.lib.orchestration.resources import MlflowTracking, PredictionLogFiles, Warehouse
 from mlplatform.lib.registry import CHALLENGER, CHAMPION
 from mlplatform.lib.rollout_control import judge
 from mlplatform.lib.spec import PipelineSpec
 from mlplatform.serving.prediction_log import read_log
-
-IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 
 
 def _labels(spec: PipelineSpec, warehouse: Warehouse, log: pl.DataFrame) -> pl.DataFrame | None:

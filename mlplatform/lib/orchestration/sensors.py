@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from mlplatform.lib.orchestration.alerts import AlertNotifier
-from mlplatform.lib.orchestration.jobs import PipelineJobs
+from mlplatform.lib.orchestration.jobs import IN_FLIGHT, PipelineJobs
 from mlplatform.lib.orchestration.resources import LandingZone, MlflowTracking, Warehouse
 from mlplatform.lib.registry import newest_as_of
 from mlplatform.lib.spec import PipelineSpec
@@ -33,12 +33,6 @@ from mlplatform.lib.triggers import (
 )
 
 MAX_DAYS_PER_TICK = 31
-IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 
 
 def _key(spec: PipelineSpec, name: str) -> dg.AssetKey:
@@ -326,8 +320,12 @@ def freshness_sensor(spec: PipelineSpec, jobs: PipelineJobs) -> dg.SensorDefinit
                 f"{what} is {state}",
                 log=context.log,
             )
-        days = warehouse.store().days(spec.name, "features")
-        if model_key.to_user_string() in stale and stale[model_key.to_user_string()] == "FAIL" and days:
+        days = (
+            warehouse.store().days(spec.name, "features")
+            if stale.get(model_key.to_user_string()) == "FAIL"
+            else []
+        )
+        if days:
             decision = retrain_request(
                 "stale model", days[-1], _newest_as_of(context, spec, mlflow_tracking), 1
             )
