@@ -5,15 +5,23 @@ from __future__ import annotations
 import datetime as dt
 
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
-from mlplatform.lib.registry import aliases
 from mlplatform.lib.rollout import RegistryState, Step
 
 STAGE_STARTED_AT = "rollout.stage_started_at"
 
 
 def read_state(client: MlflowClient, model_name: str) -> RegistryState:
-    return RegistryState(aliases(client, model_name), dict(client.get_registered_model(model_name).tags))
+    """Aliases and tags in one registry read; empty while no version of the model is registered."""
+    try:
+        registered = client.get_registered_model(model_name)
+    except MlflowException as exc:
+        if exc.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            raise
+        return RegistryState({})
+    return RegistryState({a: str(v) for a, v in registered.aliases.items()}, dict(registered.tags))
 
 
 def apply_step(client: MlflowClient, model_name: str, change: Step) -> RegistryState:

@@ -17,15 +17,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from mlflow import MlflowClient
 
+from mlplatform.lib.deploy import read_state
 from mlplatform.lib.model import TabularModel
 from mlplatform.lib.registry import CHALLENGER, CHAMPION, PREVIOUS
 from mlplatform.lib.tracking import load_version
-from mlplatform.serving.routing import RolloutState
+from mlplatform.serving.routing import RolloutState, Strategy
 
-ROLLOUT_TAGS = ("rollout.strategy", "rollout.stage", "rollout.traffic")
 KEEP_SECONDS = 60.0
 
 
@@ -68,11 +69,10 @@ class RegistryModels:
         self.last_attempt = time.time()
         try:
             client = self._client()
-            registered = client.get_registered_model(self.model_name)  # aliases and tags in one read
-            current = {alias: str(version) for alias, version in registered.aliases.items()}
+            registry = read_state(client, self.model_name)
             models = {}
             for alias in (CHAMPION, CHALLENGER, PREVIOUS):
-                version = current.get(alias)
+                version = registry.aliases.get(alias)
                 if version is None:
                     continue
                 if version not in self._loaded:
@@ -81,11 +81,10 @@ class RegistryModels:
                         version, load_version(self.model_name, version), float(tags.get("threshold", 0.5))
                     )
                 models[alias] = self._loaded[version]
-            tags = registered.tags
             state = RolloutState(
-                strategy=tags.get("rollout.strategy", "none"),
-                stage=int(tags.get("rollout.stage", 0)),
-                traffic=float(tags.get("rollout.traffic", 0.0)),
+                strategy=cast(Strategy, registry.strategy),
+                stage=registry.stage,
+                traffic=float(registry.tags.get("rollout.traffic", 0.0)),
             )
         except Exception as exc:  # the registry being down must never stop serving
             self.last_error = f"{type(exc).__name__}: {exc}"[:500]

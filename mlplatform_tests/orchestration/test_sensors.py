@@ -254,6 +254,14 @@ def test_nightly_schedule_retrains_on_the_newest_data_unless_covered(monitored: 
     assert requests[0].tags["mlplatform/trigger"] == "schedule"
 
 
+def test_rollout_controller_skips_before_any_model_is_registered(flights: Harness) -> None:
+    assert flights.client().search_registered_models() == []
+
+    assert (
+        tick(flights, "flight_delay_rollout_controller").skip_message == "no challenger: nothing to roll out"
+    )
+
+
 def test_rollout_controller_starts_advances_and_rolls_back_on_live_evidence(
     monitored: Harness, caplog
 ) -> None:
