@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from mlplatform.lib.storage import LocalFiles, open_files
+from mlplatform.lib.storage import open_files
 
 FILE_NAME = "data.parquet"
 
@@ -41,30 +41,12 @@ class StoredTable:
 class ParquetWarehouse:
     """Reads and writes warehouse tables under a local folder or an ``s3://bucket/prefix`` URI.
 
-    ``partition_uri``/``table_uri``/``glob`` give strings valid for either kind of root;
-    ``root``/``table_dir``/``partition_path`` are local ``Path`` objects and exist only for a local
-    warehouse (an S3 URI is no ``Path``).
+    ``partition_uri``/``table_uri``/``glob`` give strings valid for either kind of root.
     """
 
     def __init__(self, root: str | Path, endpoint_url: str | None = None) -> None:
         self.files = open_files(root, endpoint_url)
         self.uri = self.files.uri
-
-    @property
-    def root(self) -> Path:
-        if not isinstance(self.files, LocalFiles):
-            raise ValueError(
-                f"the warehouse is on object storage ({self.uri}), not in a local folder: "
-                "use uri, partition_uri() or table_uri() instead of root"
-            )
-        return self.files.root
-
-    def table_dir(self, pipeline: str, table: str) -> Path:
-        return self.root / pipeline / table
-
-    def partition_path(self, pipeline: str, table: str, day: str | None) -> Path:
-        folder = self.table_dir(pipeline, table)
-        return (folder / f"day={day}" if day else folder) / FILE_NAME
 
     def table_uri(self, pipeline: str, table: str) -> str:
         return self.files.path(pipeline, table)

@@ -49,7 +49,6 @@ LOG_FILE = re.compile(r"day=[^/]+/[^/]+\.parquet")  # relative to the pipeline's
 
 class PredictionLog:
     def __init__(self, root: str | Path, flush_seconds: float = 1.0) -> None:
-        self.root = root
         self._files = open_files(root)
         self.flush_seconds = flush_seconds
         self._rows: list[dict] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 
@@ -81,7 +83,7 @@ def test_bad_landing_file_is_blocked_and_stored_partitions_are_untouched(
 ) -> None:
     flights.replay("2013-01-01", 2)
     assert _ingest(flights, "2013-01-01", "2013-01-01").success
-    stored = flights.store.partition_path("flight_delay", "raw", "2013-01-01")
+    stored = Path(flights.store.partition_uri("flight_delay", "raw", "2013-01-01"))
     stored_bytes = stored.read_bytes()
     bad_file = flights.landing / "flights/2013-01-02.csv"
     _corrupt(bad_file, how)

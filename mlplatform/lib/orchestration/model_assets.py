@@ -27,7 +27,8 @@ def window_dep(spec: PipelineSpec) -> dg.AssetDep:
 
 def read_window(spec: PipelineSpec, warehouse: Warehouse, days: list[str], part: str) -> pl.DataFrame:
     store = warehouse.store()
-    missing = [d for d in days if not store.exists(spec.name, "features", d)]
+    stored = set(store.days(spec.name, "features"))  # one listing, not a lookup per day
+    missing = [d for d in days if d not in stored]
     if missing:
         raise dg.Failure(
             f"{spec.name}/features is missing {len(missing)} of the {part} day(s) "

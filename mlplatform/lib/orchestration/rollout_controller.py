@@ -32,9 +32,7 @@ from mlplatform.serving.prediction_log import read_log
 def _labels(spec: PipelineSpec, warehouse: Warehouse, log: pl.DataFrame) -> pl.DataFrame | None:
     """The labels that have arrived for the event days of the logged requests."""
     store = warehouse.store()
-    days = sorted(
-        d for d in log["event_day"].unique().to_list() if d and store.exists(spec.name, "features", d)
-    )
+    days = sorted(set(log["event_day"].drop_nulls().to_list()) & set(store.days(spec.name, "features")))
     return store.read_days(spec.name, "features", days) if days else None
 
 
