@@ -25,7 +25,6 @@ import contextlib
 import itertools
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -36,6 +35,8 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 from common import REPO, median, report, temp_home, timed, verdict
+
+from mlplatform.lib.processes import stop_process_groups
 
 DAY, AS_OF, BATCH_DAY = "2013-01-20", "2013-01-21", "2013-01-19"
 LEVELS = {1: 2000, 8: 4000, 32: 4000}  # concurrency -> requests (each level also capped in time)
@@ -66,13 +67,7 @@ def start(command: list[str], env: dict, home: Path, ready: str) -> tuple[subpro
 
 def stop(process: subprocess.Popen) -> None:
     """Terminate the server's whole process group (``mlflow models serve`` runs uvicorn as a child)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+    stop_process_groups([process])
 
 
 class Connection:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from mlplatform.lib import settings
+from mlplatform.lib.processes import stop_process_groups
 
 
 def _date(value: str) -> dt.date:
@@ -107,19 +108,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     started = {
         name: subprocess.Popen(cmd, env=env, start_new_session=True) for name, (cmd, _) in processes.items()
     }
-    children = list(started.values())
+    names = {child.pid: name for name, child in started.items()}
 
     def stop(*_: object) -> None:
-        for child in children:
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
-        for name, child in started.items():
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                print(f"{name} did not stop in 30 s; killing it", file=sys.stderr)
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
+        for killed in stop_process_groups(list(started.values())):
+            print(f"{names[killed.pid]} did not stop in 30 s and was killed", file=sys.stderr)
 
     def on_sigterm(*_: object) -> None:
         stop()
@@ -131,7 +124,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             state = "up" if _wait_for(url, 90) else "NOT answering yet"
             print(f"{name:18s} {url}  ({state})", flush=True)
         print(f"{'home folder':18s} {settings.home()}\nCtrl-C stops everything.", flush=True)
-        while all(child.poll() is None for child in children):
+        while all(child.poll() is None for child in started.values()):
             time.sleep(1)
         print("a service exited; stopping the others", file=sys.stderr)
         return 1

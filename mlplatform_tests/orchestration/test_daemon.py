@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import pytest
 import yaml
 
 from mlplatform.lib.pipelines import defs_dir
+from mlplatform.lib.processes import stop_process_groups
 from mlplatform.lib.spec import PipelineSpec
 from mlplatform_tests.harness import Harness, failure_messages
 
@@ -80,13 +80,7 @@ def _daemon(project: Path, env: dict[str, str], log: Path) -> Iterator[subproces
     try:
         yield daemon
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-            daemon.wait(10)
+        stop_process_groups([daemon])
 
 
 def _wait_for(what: str, found: Callable[[], object], daemon: subprocess.Popen, log: Path) -> object:
