@@ -46,8 +46,8 @@ def trained_flights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
         )
         harness.replay("2013-01-01", 20)
         results = {
-            "static": harness.materialize(harness.static_references()),
-            "data": harness.materialize(harness.daily_tables(), first="2013-01-01", last="2013-01-20"),
+            "static": harness.materialize(harness.spec.static_references),
+            "data": harness.materialize(harness.spec.daily_tables, first="2013-01-01", last="2013-01-20"),
             "model": harness.materialize(["model"], partition=TRAIN_AS_OF),
             "evaluation": harness.materialize(["evaluation", "candidate"], partition=TRAIN_AS_OF),
         }
@@ -58,8 +58,8 @@ def trained_flights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
 def champion(flights: Harness) -> Harness:
     """Real flights of 2013-01-01..20 ingested, and v1 (trained as of 2013-01-21) the champion."""
     flights.replay("2013-01-01", 20)
-    assert flights.materialize(flights.static_references()).success
-    assert flights.materialize(flights.daily_tables(), first="2013-01-01", last="2013-01-20").success
+    assert flights.materialize(flights.spec.static_references).success
+    assert flights.materialize(flights.spec.daily_tables, first="2013-01-01", last="2013-01-20").success
     assert flights.materialize(["model"], partition=TRAIN_AS_OF).success
     flights.client().set_registered_model_alias("flight_delay", "champion", "1")
     return flights

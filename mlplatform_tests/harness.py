@@ -100,12 +100,6 @@ class Harness:
             raise_on_error=False,
         )
 
-    def static_references(self) -> list[str]:
-        return [n for n, r in self.spec.references.items() if not r.partitioned]
-
-    def daily_tables(self) -> list[str]:
-        return ["raw", *[n for n, r in self.spec.references.items() if r.partitioned], "features"]
-
     def client(self) -> mlflow.MlflowClient:
         return self.tracking.client()
 

@@ -347,6 +347,21 @@ class PipelineSpec(_Strict):
         """What a prediction request carries: every raw column known before the event."""
         return [name for name, col in self.schema_.columns.items() if not col.post_event]
 
+    @property
+    def static_references(self) -> list[str]:
+        """Reference tables delivered whole, once (no day partitions)."""
+        return [name for name, ref in self.references.items() if not ref.partitioned]
+
+    @property
+    def daily_references(self) -> list[str]:
+        """Reference tables delivered day by day, like the source."""
+        return [name for name, ref in self.references.items() if ref.partitioned]
+
+    @property
+    def daily_tables(self) -> list[str]:
+        """Every table ingestion writes a day partition of, in dependency order."""
+        return ["raw", *self.daily_references, "features"]
+
 
 def _unknown_in_expr(field: str, expr: str, schema: TableSchema) -> list[str]:
     """Problems with a SQL expression: unparseable, or naming undeclared columns."""

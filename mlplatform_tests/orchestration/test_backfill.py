@@ -16,8 +16,8 @@ def test_model_backfill_registers_one_version_per_day_and_moves_aliases_only_thr
     flights: Harness,
 ) -> None:
     flights.replay("2013-01-01", 24)
-    assert flights.materialize(flights.static_references()).success
-    data = flights.materialize(flights.daily_tables(), first="2013-01-01", last="2013-01-24")
+    assert flights.materialize(flights.spec.static_references).success
+    data = flights.materialize(flights.spec.daily_tables, first="2013-01-01", last="2013-01-24")
     assert data.success, failure_messages(data)
     definitions = dg.Definitions.merge(
         pipeline_definitions(flights.spec), dg.Definitions(resources=flights.resources)

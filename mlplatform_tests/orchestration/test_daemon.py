@@ -130,8 +130,8 @@ def test_landed_files_are_ingested_and_drift_retrains_with_no_human_action(
     with dg.DagsterInstance.get() as instance:
         harness = Harness(spec, home, instance)
         harness.replay("2013-01-01", 20)
-        assert harness.materialize(harness.static_references()).success
-        ingested = harness.materialize(harness.daily_tables(), first="2013-01-01", last="2013-01-20")
+        assert harness.materialize(harness.spec.static_references).success
+        ingested = harness.materialize(harness.spec.daily_tables, first="2013-01-01", last="2013-01-20")
         assert ingested.success, failure_messages(ingested)
         assert harness.materialize(["model"], partition="2013-01-21").success
         client = harness.client()

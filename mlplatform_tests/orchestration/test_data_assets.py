@@ -11,8 +11,8 @@ from mlplatform_tests.harness import Harness, check_evaluations, failure_message
 
 
 def _ingest(flights: Harness, first: str, last: str):
-    flights.materialize(flights.static_references())
-    return flights.materialize(flights.daily_tables(), first=first, last=last)
+    flights.materialize(flights.spec.static_references)
+    return flights.materialize(flights.spec.daily_tables, first=first, last=last)
 
 
 def test_one_run_backfill_stores_every_day_with_passing_checks(flights: Harness) -> None:
@@ -41,7 +41,7 @@ def test_rematerializing_a_partition_replaces_it_exactly(flights: Harness) -> No
     _ingest(flights, "2013-01-01", "2013-01-02")
     before = flights.store.read("flight_delay", "features", "2013-01-02")
 
-    again = flights.materialize(flights.daily_tables(), partition="2013-01-02")
+    again = flights.materialize(flights.spec.daily_tables, partition="2013-01-02")
 
     assert again.success, failure_messages(again)
     after = flights.store.read("flight_delay", "features", "2013-01-02")
@@ -88,7 +88,7 @@ def test_bad_landing_file_is_blocked_and_stored_partitions_are_untouched(
     bad_file = flights.landing / "flights/2013-01-02.csv"
     _corrupt(bad_file, how)
 
-    result = flights.materialize(flights.daily_tables(), partition="2013-01-02")
+    result = flights.materialize(flights.spec.daily_tables, partition="2013-01-02")
 
     assert not result.success
     message = failure_messages(result)
@@ -106,7 +106,7 @@ def test_bad_landing_file_is_blocked_and_stored_partitions_are_untouched(
 
 def test_one_bad_day_in_a_range_writes_nothing_for_the_run(flights: Harness) -> None:
     flights.replay("2013-01-01", 3)
-    flights.materialize(flights.static_references())
+    flights.materialize(flights.spec.static_references)
     _corrupt(flights.landing / "flights/2013-01-02.csv", "wrong type")
 
     result = flights.materialize(["raw"], first="2013-01-01", last="2013-01-03")
@@ -117,7 +117,7 @@ def test_one_bad_day_in_a_range_writes_nothing_for_the_run(flights: Harness) -> 
 
 def test_contract_violations_are_reported_with_their_values(flights: Harness) -> None:
     flights.replay("2013-01-01", 1)
-    flights.materialize(flights.static_references())
+    flights.materialize(flights.spec.static_references)
     path = flights.landing / "flights/2013-01-01.csv"
     frame = pl.read_csv(path, infer_schema=False)
     frame.with_columns(

@@ -37,8 +37,8 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     with dg.instance_for_test() as instance:
         harness = Harness(load_spec("flight_delay"), tmp_path_factory.mktemp("gated"), instance)
         harness.replay("2013-01-01", 67)
-        harness.materialize(harness.static_references())
-        data = harness.materialize(harness.daily_tables(), first="2013-01-01", last="2013-03-08")
+        harness.materialize(harness.spec.static_references)
+        data = harness.materialize(harness.spec.daily_tables, first="2013-01-01", last="2013-03-08")
         assert data.success, failure_messages(data)
         yield harness
 
@@ -76,8 +76,8 @@ def test_model_trained_on_shuffled_labels_is_blocked_and_no_alias_moves(
 ) -> None:
     harness = Harness(load_spec("flight_delay"), tmp_path / "shuffled", instance)
     harness.replay("2013-01-01", 64)
-    harness.materialize(harness.static_references())
-    assert harness.materialize(harness.daily_tables(), first="2013-01-01", last="2013-03-05").success
+    harness.materialize(harness.spec.static_references)
+    assert harness.materialize(harness.spec.daily_tables, first="2013-01-01", last="2013-03-05").success
     assert _train(harness, "2013-02-26").success
     before = aliases(harness.client(), "flight_delay")
     split = TimeSplit.as_of(dt.date(2013, 3, 5), harness.spec.model)
@@ -129,11 +129,11 @@ def test_corrupt_partition_is_blocked_before_features(
     flights: Harness, how: str, check: str, named: str
 ) -> None:
     flights.replay("2013-01-01", 4)
-    flights.materialize(flights.static_references())
-    assert flights.materialize(flights.daily_tables(), first="2013-01-01", last="2013-01-03").success
+    flights.materialize(flights.spec.static_references)
+    assert flights.materialize(flights.spec.daily_tables, first="2013-01-01", last="2013-01-03").success
     _corrupt(flights.landing / "flights/2013-01-04.csv", how)
 
-    result = flights.materialize(flights.daily_tables(), partition="2013-01-04")
+    result = flights.materialize(flights.spec.daily_tables, partition="2013-01-04")
 
     assert not result.success
     failed = [e for e in check_evaluations(result) if not e.passed]
@@ -156,9 +156,9 @@ def test_feature_function_reaching_for_a_post_event_column_is_blocked(
     features = flights.spec.features.model_copy(update={"function": f"{__name__}:leaky_features"})
     leaky = Harness(flights.spec.model_copy(update={"features": features}), flights.home, instance)
     leaky.replay("2013-01-01", 1)
-    leaky.materialize(leaky.static_references())
+    leaky.materialize(leaky.spec.static_references)
 
-    result = leaky.materialize(leaky.daily_tables(), partition="2013-01-01")
+    result = leaky.materialize(leaky.spec.daily_tables, partition="2013-01-01")
 
     assert not result.success
     failed = [e for e in check_evaluations(result) if not e.passed]

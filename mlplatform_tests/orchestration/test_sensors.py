@@ -58,8 +58,8 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     with dg.instance_for_test() as instance:
         harness = Harness(_spec(), tmp_path_factory.mktemp("monitored"), instance)
         harness.replay("2013-01-01", 22)
-        assert harness.materialize(harness.static_references()).success
-        data = harness.materialize(harness.daily_tables(), first="2013-01-01", last="2013-01-22")
+        assert harness.materialize(harness.spec.static_references).success
+        data = harness.materialize(harness.spec.daily_tables, first="2013-01-01", last="2013-01-22")
         assert data.success, failure_messages(data)
         trained = harness.materialize(["model"], partition=CHAMPION_AS_OF)
         assert trained.success, failure_messages(trained)
@@ -97,7 +97,7 @@ def test_landing_sensor_requests_each_new_or_changed_file_once(flights: Harness)
 
 def test_landing_sensor_without_a_cursor_skips_files_already_ingested(flights: Harness) -> None:
     flights.replay("2013-01-01", 2)
-    flights.materialize(flights.static_references())
+    flights.materialize(flights.spec.static_references)
     assert flights.materialize(["raw", "weather"], first="2013-01-01", last="2013-01-01").success
     result = tick(flights, "flight_delay_landing")
     assert [r.partition_key for r in result.run_requests] == ["2013-01-02"]

@@ -51,8 +51,8 @@ def test_assets_store_partitions_in_the_bucket_and_a_rerun_replaces_one_exactly(
     harness = Harness(small_window(load_spec("flight_delay")), tmp_path / "flights", instance, warehouse)
     harness.replay(DAYS[0], len(DAYS))
 
-    static = harness.materialize(harness.static_references())
-    daily = harness.materialize(harness.daily_tables(), first=DAYS[0], last=DAYS[-1])
+    static = harness.materialize(harness.spec.static_references)
+    daily = harness.materialize(harness.spec.daily_tables, first=DAYS[0], last=DAYS[-1])
 
     assert static.success, failure_messages(static)
     assert daily.success, failure_messages(daily)
@@ -62,17 +62,17 @@ def test_assets_store_partitions_in_the_bucket_and_a_rerun_replaces_one_exactly(
     assert store.uri == f"{bucket}/warehouse"
     assert not (harness.home / "warehouse").exists()  # nothing went to the local disk
     expected = sorted(
-        [f"flight_delay/{t}/data.parquet" for t in harness.static_references()]
-        + [f"flight_delay/{t}/day={d}/data.parquet" for t in harness.daily_tables() for d in DAYS]
+        [f"flight_delay/{t}/data.parquet" for t in harness.spec.static_references]
+        + [f"flight_delay/{t}/day={d}/data.parquet" for t in harness.spec.daily_tables for d in DAYS]
     )
     assert _objects(store) == expected  # one object per partition, no temporary object
     for day in DAYS:
         assert store.read("flight_delay", "raw", day).height == _landed(harness, day).height
         assert store.row_count("flight_delay", "features", day) == _landed(harness, day).height
-    before = {(t, d): store.modified("flight_delay", t, d) for t in harness.daily_tables() for d in DAYS}
+    before = {(t, d): store.modified("flight_delay", t, d) for t in harness.spec.daily_tables for d in DAYS}
     features_before = store.read("flight_delay", "features", DAYS[1])
 
-    same = harness.materialize(harness.daily_tables(), partition=DAYS[1])
+    same = harness.materialize(harness.spec.daily_tables, partition=DAYS[1])
 
     assert same.success, failure_messages(same)
     assert _objects(store) == expected
@@ -80,7 +80,7 @@ def test_assets_store_partitions_in_the_bucket_and_a_rerun_replaces_one_exactly(
 
     landed = _landed(harness, DAYS[1])
     landed.head(landed.height - 100).write_csv(harness.landing / f"flights/{DAYS[1]}.csv")
-    changed = harness.materialize(harness.daily_tables(), partition=DAYS[1])
+    changed = harness.materialize(harness.spec.daily_tables, partition=DAYS[1])
 
     assert changed.success, failure_messages(changed)
     assert _objects(store) == expected
@@ -89,7 +89,7 @@ def test_assets_store_partitions_in_the_bucket_and_a_rerun_replaces_one_exactly(
     assert raw.height == features.height == landed.height - 100
     assert features.select(harness.spec.entity).is_duplicated().sum() == 0
     assert_frame_equal(features, features_before.head(landed.height - 100))
-    after = {(t, d): store.modified("flight_delay", t, d) for t in harness.daily_tables() for d in DAYS}
+    after = {(t, d): store.modified("flight_delay", t, d) for t in harness.spec.daily_tables for d in DAYS}
     replaced = {k for k in before if before[k] != after[k]}
     assert replaced == {("raw", DAYS[1]), ("features", DAYS[1])}  # weather was rewritten byte-identical
 

@@ -68,8 +68,8 @@ def test_runs_events_ticks_and_the_model_registry_live_in_postgres(
         harness.replay(FIRST, 11)
 
         results = [
-            harness.materialize(harness.static_references()),
-            harness.materialize(harness.daily_tables(), first=FIRST, last=LAST),
+            harness.materialize(harness.spec.static_references),
+            harness.materialize(harness.spec.daily_tables, first=FIRST, last=LAST),
             harness.materialize(["model"], partition=AS_OF),
         ]
         for result in results:

@@ -38,12 +38,8 @@ def bootstrap(pipeline: str, start: dt.date | None, days: int, retrain: bool = F
     defs = load_defs()
     key = lambda name: dg.AssetKey([spec.name, name])  # noqa: E731
     with dg.DagsterInstance.get() as instance:
-        static = [key(n) for n, ref in spec.references.items() if not ref.partitioned]
-        daily = [
-            key("raw"),
-            *[key(n) for n, ref in spec.references.items() if ref.partitioned],
-            key("features"),
-        ]
+        static = [key(n) for n in spec.static_references]
+        daily = [key(n) for n in spec.daily_tables]
         if static and not _run(defs, instance, static, "static reference tables"):
             return 1
         tags = {RANGE_START: first.isoformat(), RANGE_END: last.isoformat()}

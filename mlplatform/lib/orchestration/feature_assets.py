@@ -45,8 +45,7 @@ def _build(
 def features_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     key = dg.AssetKey([spec.name, "features"])
     contract = build_schema(f"{spec.name}.features", feature_contract(spec))
-    daily_refs = [n for n, r in spec.references.items() if r.partitioned]
-    static_refs = [n for n, r in spec.references.items() if not r.partitioned]
+    daily_refs, static_refs = spec.daily_references, spec.static_references
 
     @dg.asset(
         key=key,

@@ -33,7 +33,7 @@ class PipelineJobs:
 
 def pipeline_jobs(spec: PipelineSpec) -> PipelineJobs:
     key = lambda name: dg.AssetKey([spec.name, name])  # noqa: E731
-    daily_refs = [key(n) for n, ref in spec.references.items() if ref.partitioned]
+    daily_refs = [key(n) for n in spec.daily_references]
     tags = {"mlplatform/pipeline": spec.name}
     return PipelineJobs(
         ingest=dg.define_asset_job(

@@ -93,9 +93,8 @@ class PolicyRun:
         self.assets = pipeline_assets(spec)
         self.definitions = dg.Definitions.merge(pipeline, dg.Definitions(resources=self.resources))
         self.cursors: dict[str, str | None] = {}
-        for name, ref in spec.references.items():
-            if not ref.partitioned:
-                link_partition(data / "warehouse" / spec.name / name, home / "warehouse" / spec.name / name)
+        for name in spec.static_references:
+            link_partition(data / "warehouse" / spec.name / name, home / "warehouse" / spec.name / name)
         self.service = build_pipeline(spec, home / "warehouse", self.tracking.client, poll_seconds=3600)
 
     # -- the arrival of data ------------------------------------------------------------------
@@ -105,7 +104,7 @@ class PolicyRun:
             link_partition(source, self.home / "warehouse" / self.spec.name / table / f"day={day}")
 
     def morning_tables(self) -> list[str]:
-        return ["raw", *[n for n, r in self.spec.references.items() if r.partitioned]]
+        return ["raw", *self.spec.daily_references]
 
     # -- carrying out decisions ---------------------------------------------------------------
     def materialize(

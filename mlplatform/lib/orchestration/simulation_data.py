@@ -78,8 +78,7 @@ def prepare_data(spec: PipelineSpec, root: Path, first: dt.date, count: int) -> 
     assets = pipeline_assets(spec)
     resources = policy_resources(root, landing)
     keys = lambda names: [dg.AssetKey([spec.name, n]) for n in names]  # noqa: E731
-    static = [n for n, r in spec.references.items() if not r.partitioned]
-    daily = ["raw", *[n for n, r in spec.references.items() if r.partitioned], "features"]
+    static, daily = spec.static_references, spec.daily_tables
     with dg.DagsterInstance.ephemeral() as instance:
 
         def run(names: list[str], **kwargs) -> bool:
