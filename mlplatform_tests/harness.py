@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 
 import dagster as dg
@@ -102,6 +103,18 @@ class Harness:
 
     def client(self) -> mlflow.MlflowClient:
         return self.tracking.client()
+
+    @cached_property
+    def definitions(self) -> dg.Definitions:
+        """The pipeline's definitions bound to these resources, as the code location binds them."""
+        return dg.Definitions.merge(pipeline_definitions(self.spec), dg.Definitions(resources=self.resources))
+
+    def tick(self, sensor: str, cursor: str | None = None) -> dg.SensorExecutionData:
+        """One evaluation of a sensor as the daemon does it: a fresh context, nothing but the cursor."""
+        with dg.build_sensor_context(
+            instance=self.instance, cursor=cursor, resources=self.resources, definitions=self.definitions
+        ) as context:
+            return self.definitions.resolve_sensor_def(sensor).evaluate_tick(context)
 
 
 def failure_messages(result: dg.ExecuteInProcessResult) -> str:

@@ -8,7 +8,6 @@ import dagster as dg
 import mlflow
 
 from mlplatform.lib.orchestration.bootstrap import backfill_models
-from mlplatform.lib.orchestration.component import pipeline_definitions
 from mlplatform_tests.harness import Harness, failure_messages
 
 
@@ -19,9 +18,7 @@ def test_model_backfill_registers_one_version_per_day_and_moves_aliases_only_thr
     assert flights.materialize(flights.spec.static_references).success
     data = flights.materialize(flights.spec.daily_tables, first="2013-01-01", last="2013-01-24")
     assert data.success, failure_messages(data)
-    definitions = dg.Definitions.merge(
-        pipeline_definitions(flights.spec), dg.Definitions(resources=flights.resources)
-    )
+    definitions = flights.definitions
 
     failed = backfill_models(
         definitions, flights.instance, "flight_delay", dt.date(2013, 1, 21), dt.date(2013, 1, 23), gated=False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dagster as dg
 
-from mlplatform.lib.orchestration.component import pipeline_definitions
 from mlplatform.lib.registry import aliases
 from mlplatform_tests.harness import Harness, check_evaluations, failure_messages
 
@@ -17,7 +16,6 @@ def _step(harness: Harness) -> tuple[dg.ExecuteInProcessResult, dict]:
 
 def test_canary_rollout_walks_every_stage_then_rollback_restores_the_champion(two_versions: Harness) -> None:
     client = two_versions.client()
-    client.set_registered_model_alias("flight_delay", "champion", "1")
     client.set_registered_model_alias("flight_delay", "challenger", "2")
 
     actions = []
@@ -36,11 +34,7 @@ def test_canary_rollout_walks_every_stage_then_rollback_restores_the_champion(tw
     assert aliases(client, "flight_delay") == {"champion": "2", "previous": "1"}
     assert client.get_model_version("flight_delay", "2").tags["smoke_test"] == "passed"
 
-    definitions = dg.Definitions(
-        assets=two_versions.assets,
-        jobs=pipeline_definitions(two_versions.spec).jobs,
-        resources=two_versions.resources,
-    )
+    definitions = two_versions.definitions
     rolled = definitions.resolve_job_def("flight_delay_rollback").execute_in_process(
         instance=two_versions.instance
     )
@@ -55,7 +49,6 @@ def test_a_model_that_fails_the_smoke_test_never_gets_traffic(two_versions: Harn
     broken = client.create_model_version(
         "flight_delay", "file:///nonexistent/model", tags={"threshold": "0.5"}
     )
-    client.set_registered_model_alias("flight_delay", "champion", "1")
     client.set_registered_model_alias("flight_delay", "challenger", str(broken.version))
 
     result, _ = _step(two_versions)

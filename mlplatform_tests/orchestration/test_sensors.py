@@ -18,7 +18,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from mlplatform.lib.orchestration.component import pipeline_definitions
 from mlplatform.lib.pipelines import load_spec
 from mlplatform.lib.spec import PipelineSpec, RolloutStage
 from mlplatform.lib.triggers import next_day
@@ -37,22 +36,6 @@ def _spec() -> PipelineSpec:
     return spec.model_copy(update={"monitoring": monitoring, "rollout": rollout})
 
 
-def _definitions(harness: Harness) -> dg.Definitions:
-    return dg.Definitions.merge(
-        pipeline_definitions(harness.spec), dg.Definitions(resources=harness.resources)
-    )
-
-
-def tick(harness: Harness, name: str, cursor: str | None = None):
-    """One evaluation of a sensor, as the daemon does it (a fresh context: nothing but the cursor)."""
-    definitions = _definitions(harness)
-    sensor = definitions.resolve_sensor_def(name)
-    with dg.build_sensor_context(
-        instance=harness.instance, cursor=cursor, resources=harness.resources, definitions=definitions
-    ) as context:
-        return sensor.evaluate_tick(context)
-
-
 @pytest.fixture(scope="module")
 def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     with dg.instance_for_test() as instance:
@@ -69,7 +52,7 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
 
 def test_landing_sensor_requests_each_new_or_changed_file_once(flights: Harness) -> None:
     flights.replay("2013-01-01", 2)
-    first = tick(flights, "flight_delay_landing")
+    first = flights.tick("flight_delay_landing")
     requested = {r.partition_key: r for r in first.run_requests}
     assert set(requested) == {"2013-01-01", "2013-01-02"}
     assert {k.to_user_string() for k in requested["2013-01-01"].asset_selection} == {
@@ -78,28 +61,28 @@ def test_landing_sensor_requests_each_new_or_changed_file_once(flights: Harness)
     }
 
     # Nothing new: skip, and the same after a restart with the stored cursor.
-    again = tick(flights, "flight_delay_landing", first.cursor)
+    again = flights.tick("flight_delay_landing", first.cursor)
     assert again.run_requests == [] and "no new or changed file" in again.skip_message
 
     # A file that changes is ingested again (that table only); a new day is requested once.
     path = flights.landing / "flights" / "2013-01-02.csv"
     path.write_text("\n".join(path.read_text().splitlines()[:300]) + "\n")
     flights.replay("2013-01-03", 1)
-    changed = tick(flights, "flight_delay_landing", first.cursor)
+    changed = flights.tick("flight_delay_landing", first.cursor)
     assert sorted(
         (r.partition_key, tuple(k.path[-1] for k in r.asset_selection)) for r in changed.run_requests
     ) == [
         ("2013-01-02", ("raw",)),
         ("2013-01-03", ("raw", "weather")),
     ]
-    assert tick(flights, "flight_delay_landing", changed.cursor).run_requests == []
+    assert flights.tick("flight_delay_landing", changed.cursor).run_requests == []
 
 
 def test_landing_sensor_without_a_cursor_skips_files_already_ingested(flights: Harness) -> None:
     flights.replay("2013-01-01", 2)
     flights.materialize(flights.spec.static_references)
     assert flights.materialize(["raw", "weather"], first="2013-01-01", last="2013-01-01").success
-    result = tick(flights, "flight_delay_landing")
+    result = flights.tick("flight_delay_landing")
     assert [r.partition_key for r in result.run_requests] == ["2013-01-02"]
 
 
@@ -123,7 +106,7 @@ def test_drift_sensor_requests_a_gated_retraining_only_for_drifted_days(monitore
     assert measured["2013-01-22"] == {} and list(measured["2013-01-23"]) == ["sched_hour"]
 
     with caplog.at_level(logging.WARNING, logger="mlplatform.alerts"):
-        result = tick(monitored, "flight_delay_drift")
+        result = monitored.tick("flight_delay_drift")
     assert [r.partition_key for r in result.run_requests] == ["2013-01-24"]
     request = result.run_requests[0]
     assert (
@@ -132,7 +115,7 @@ def test_drift_sensor_requests_a_gated_retraining_only_for_drifted_days(monitore
     assert "drifted on 2013-01-23" in caplog.text
 
     # A restart with the stored cursor does not request it again.
-    assert "no new drift measurement" in tick(monitored, "flight_delay_drift", result.cursor).skip_message
+    assert "no new drift measurement" in monitored.tick("flight_delay_drift", result.cursor).skip_message
 
 
 def _log_day(harness: Harness, day: str, scores_from_labels: bool, version: str = "1") -> None:
@@ -191,17 +174,17 @@ def test_performance_sensor_retrains_after_the_days_below_the_floor(monitored: H
     ]
     assert [(c.check_name, c.passed) for c in checks] == [("performance_floor", False)]
 
-    one_bad_day = tick(monitored, "flight_delay_performance")
+    one_bad_day = monitored.tick("flight_delay_performance")
     assert one_bad_day.run_requests == [] and "1 of 2 consecutive bad days" in one_bad_day.skip_message
 
     _log_day(monitored, "2013-01-22", scores_from_labels=False)
     assert monitored.materialize(["prediction_log", "live_performance"], partition="2013-01-22").success
     with caplog.at_level(logging.WARNING, logger="mlplatform.alerts"):
-        two_bad_days = tick(monitored, "flight_delay_performance", one_bad_day.cursor)
+        two_bad_days = monitored.tick("flight_delay_performance", one_bad_day.cursor)
     assert [r.partition_key for r in two_bad_days.run_requests] == ["2013-01-23"]
     assert two_bad_days.run_requests[0].tags["mlplatform/bad_days"] == "2013-01-21,2013-01-22"
     assert "live AUC below" in caplog.text
-    assert tick(monitored, "flight_delay_performance", two_bad_days.cursor).run_requests == []
+    assert monitored.tick("flight_delay_performance", two_bad_days.cursor).run_requests == []
 
     # The sensor also holds a day against the served model's own test AUC, once it has one.
     client = monitored.client()
@@ -216,7 +199,7 @@ def test_freshness_sensor_alerts_once_per_stale_state_and_retrains_a_stale_model
 ) -> None:
     from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
 
-    quiet = tick(monitored, "flight_delay_freshness")
+    quiet = monitored.tick("flight_delay_freshness")
     assert quiet.run_requests == []
 
     def report(name: str, state: FreshnessState) -> None:
@@ -232,16 +215,16 @@ def test_freshness_sensor_alerts_once_per_stale_state_and_retrains_a_stale_model
     report("raw", FreshnessState.FAIL)
     report("candidate", FreshnessState.FAIL)
     with caplog.at_level(logging.WARNING, logger="mlplatform.alerts"):
-        stale = tick(monitored, "flight_delay_freshness", quiet.cursor)
+        stale = monitored.tick("flight_delay_freshness", quiet.cursor)
     assert "raw data is FAIL" in caplog.text and "the champion model is FAIL" in caplog.text
     newest = monitored.store.days("flight_delay", "features")[-1]
     assert [r.partition_key for r in stale.run_requests] == [next_day(newest)]
     assert stale.run_requests[0].tags["mlplatform/trigger"] == "stale_model"
-    assert tick(monitored, "flight_delay_freshness", stale.cursor).run_requests == []
+    assert monitored.tick("flight_delay_freshness", stale.cursor).run_requests == []
 
 
 def test_nightly_schedule_retrains_on_the_newest_data_unless_covered(monitored: Harness) -> None:
-    definitions = _definitions(monitored)
+    definitions = monitored.definitions
     schedule = definitions.resolve_schedule_def("flight_delay_nightly")
     with dg.build_schedule_context(
         instance=monitored.instance,
@@ -258,7 +241,7 @@ def test_rollout_controller_skips_before_any_model_is_registered(flights: Harnes
     assert flights.client().search_registered_models() == []
 
     assert (
-        tick(flights, "flight_delay_rollout_controller").skip_message == "no challenger: nothing to roll out"
+        flights.tick("flight_delay_rollout_controller").skip_message == "no challenger: nothing to roll out"
     )
 
 
@@ -269,29 +252,28 @@ def test_rollout_controller_starts_advances_and_rolls_back_on_live_evidence(
     v1 = client.get_model_version("flight_delay", "1")
     v2 = client.create_model_version("flight_delay", v1.source, run_id=v1.run_id, tags=dict(v1.tags))
     assert (
-        tick(monitored, "flight_delay_rollout_controller").skip_message
-        == "no challenger: nothing to roll out"
+        monitored.tick("flight_delay_rollout_controller").skip_message == "no challenger: nothing to roll out"
     )
     client.set_registered_model_alias("flight_delay", "challenger", v2.version)
 
-    start = tick(monitored, "flight_delay_rollout_controller").run_requests
+    start = monitored.tick("flight_delay_rollout_controller").run_requests
     assert [(r.job_name, r.run_key) for r in start] == [("flight_delay_deploy", f"start:{v2.version}")]
     assert monitored.materialize(["deployment"]).success  # smoke test, then shadow
 
-    waiting = tick(monitored, "flight_delay_rollout_controller")
+    waiting = monitored.tick("flight_delay_rollout_controller")
     assert waiting.run_requests == [] and "0 of 50 requests" in waiting.skip_message
 
     healthy = _stage_log(monitored, v2.version, challenger_scores=None)
-    advance = tick(monitored, "flight_delay_rollout_controller").run_requests
+    advance = monitored.tick("flight_delay_rollout_controller").run_requests
     assert [r.job_name for r in advance] == ["flight_delay_deploy"], healthy
     assert monitored.materialize(["deployment"]).success  # canary at 50%
     assert client.get_registered_model("flight_delay").tags["rollout.strategy"] == "canary"
 
     _stage_log(monitored, v2.version, challenger_scores=0.42)  # the challenger now predicts a constant
-    verdict = tick(monitored, "flight_delay_rollout_controller").run_requests
+    verdict = monitored.tick("flight_delay_rollout_controller").run_requests
     assert [r.job_name for r in verdict] == ["flight_delay_rollback"]
     assert "scores collapsed" in verdict[0].tags["mlplatform/reason"]
-    rollback = _definitions(monitored).resolve_job_def("flight_delay_rollback")
+    rollback = monitored.definitions.resolve_job_def("flight_delay_rollback")
     with caplog.at_level(logging.WARNING, logger="mlplatform.alerts"):
         assert rollback.execute_in_process(instance=monitored.instance, tags=verdict[0].tags).success
     assert "rollback" in caplog.text and "scores collapsed" in caplog.text

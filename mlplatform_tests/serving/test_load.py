@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 import time
 
-import dagster as dg
 import polars as pl
 import pytest
 
-from mlplatform.lib.orchestration.component import pipeline_definitions
 from mlplatform.serving.prediction_log import read_log
 from mlplatform_tests.harness import Harness, failure_messages
 from mlplatform_tests.serving.server import Service, Traffic, wait_for_variant
@@ -25,14 +23,9 @@ def test_rollout_and_rollback_under_load_fail_no_request_and_log_each_once(
     two_versions: Harness, tmp_path
 ) -> None:
     client = two_versions.client()
-    client.set_registered_model_alias("flight_delay", "champion", "1")
     raw = two_versions.store.read("flight_delay", "raw", "2013-01-20").head(50)
     records = json.loads(raw.select(two_versions.spec.serving_columns).write_json())
-    definitions = dg.Definitions(
-        assets=two_versions.assets,
-        jobs=pipeline_definitions(two_versions.spec).jobs,
-        resources=two_versions.resources,
-    )
+    definitions = two_versions.definitions
 
     with Service(two_versions) as service:
         traffic = Traffic(service.url, records)

@@ -13,11 +13,9 @@ import json
 import logging
 import time
 
-import dagster as dg
 import numpy as np
 import pytest
 
-from mlplatform.lib.orchestration.component import pipeline_definitions
 from mlplatform.lib.spec import RolloutStage
 from mlplatform.lib.tracking import load_version
 from mlplatform_tests.harness import Harness, failure_messages
@@ -42,14 +40,6 @@ def _constant_pipeline(flights: Harness) -> Harness:
     )
 
 
-def _tick(harness: Harness, definitions: dg.Definitions) -> list[dg.RunRequest]:
-    sensor = definitions.resolve_sensor_def(CONTROLLER)
-    with dg.build_sensor_context(
-        instance=harness.instance, resources=harness.resources, definitions=definitions
-    ) as context:
-        return list(sensor.evaluate_tick(context).run_requests or [])
-
-
 @pytest.mark.integration
 def test_controller_rolls_back_a_constant_canary_under_live_traffic(champion: Harness, caplog) -> None:
     flights = champion
@@ -62,16 +52,14 @@ def test_controller_rolls_back_a_constant_canary_under_live_traffic(champion: Ha
     )
     assert np.ptp(scores) == 0  # one constant for every flight
     client.set_registered_model_alias("flight_delay", "challenger", "2")
-    definitions = dg.Definitions.merge(
-        pipeline_definitions(bad.spec), dg.Definitions(resources=bad.resources)
-    )
+    definitions = bad.definitions
     raw = flights.store.read("flight_delay", "raw", "2013-01-20")
     records = json.loads(raw.select(flights.spec.serving_columns).write_json())
 
     with Service(flights) as service:
         traffic = Traffic(service.url, records)
         traffic.start()
-        start = _tick(bad, definitions)
+        start = list(bad.tick(CONTROLLER).run_requests or [])
         assert [r.run_key for r in start] == ["start:2"]
         deployed = bad.materialize(["deployment"])  # smoke test (a constant is finite), then 50% canary
         assert deployed.success, failure_messages(deployed)
@@ -79,7 +67,7 @@ def test_controller_rolls_back_a_constant_canary_under_live_traffic(champion: Ha
         deadline, verdict = time.monotonic() + 60, []
         while not verdict and time.monotonic() < deadline:
             time.sleep(0.5)  # the service flushes its log every 0.2 s
-            verdict = _tick(bad, definitions)
+            verdict = list(bad.tick(CONTROLLER).run_requests or [])
         assert [r.job_name for r in verdict] == ["flight_delay_rollback"], "no rollback within 60 s"
         with caplog.at_level(logging.WARNING, logger="mlplatform.alerts"):
             rolled = definitions.resolve_job_def("flight_delay_rollback").execute_in_process(

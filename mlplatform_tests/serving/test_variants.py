@@ -31,9 +31,9 @@ PREDICT, MODEL_STATE = f"/v1/pipelines/{MODEL}/predict", f"/v1/pipelines/{MODEL}
 
 
 def _challenger_beside_champion(harness: Harness) -> MlflowClient:
-    """v1 the champion, v2 the challenger: what ``candidate`` leaves for the deployment asset."""
+    """v1 the champion (``two_versions`` made it so), v2 the challenger: what ``candidate`` leaves
+    for the deployment asset."""
     client = harness.client()
-    client.set_registered_model_alias(MODEL, CHAMPION, "1")
     client.set_registered_model_alias(MODEL, CHALLENGER, "2")
     return client
 
