@@ -10,6 +10,7 @@ import datetime as dt
 
 import dagster as dg
 
+from mlplatform.lib.orchestration.jobs import GATED_PATH
 from mlplatform.lib.pipelines import load_spec
 
 RANGE_START = "dagster/asset_partition_range_start"
@@ -79,7 +80,7 @@ def backfill_models(
     """
     if last < first:
         raise ValueError(f"--to {last} is before --from {first}")
-    names = ["model", "evaluation", "candidate"] if gated else ["model"]
+    names = list(GATED_PATH) if gated else ["model"]
     keys = [dg.AssetKey([pipeline, name]) for name in names]
     tags = {"mlplatform/trigger": "backfill", "mlplatform/backfill": f"{first}..{last}"}
     failed = []

@@ -15,6 +15,8 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 
 from mlplatform.lib.spec import PipelineSpec
 
+# The gated path: what a retraining runs, so an alias moves only through every gate.
+GATED_PATH = ("model", "evaluation", "candidate")
 # Run statuses of a run that has not finished: the sensors wait for these rather than launch twice.
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -44,7 +46,7 @@ def pipeline_jobs(spec: PipelineSpec) -> PipelineJobs:
         ),
         retrain=dg.define_asset_job(
             f"{spec.name}_retrain",
-            selection=dg.AssetSelection.assets(key("model"), key("evaluation"), key("candidate")),
+            selection=dg.AssetSelection.assets(*[key(n) for n in GATED_PATH]),
             tags=tags,
             description="Train as of a day, run every gate, and approve or reject (requested by the drift, "
             "performance and freshness sensors and the nightly schedule).",

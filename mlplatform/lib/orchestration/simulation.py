@@ -46,6 +46,7 @@ import polars as pl
 from mlplatform.lib.ct_report import PolicyResult
 from mlplatform.lib.live import join_labels, live_auc, scored_rows
 from mlplatform.lib.orchestration.component import pipeline_definitions
+from mlplatform.lib.orchestration.jobs import GATED_PATH
 from mlplatform.lib.orchestration.resources import MlflowTracking
 from mlplatform.lib.orchestration.simulation_data import (
     QUIET,
@@ -140,9 +141,7 @@ class PolicyRun:
     def retrain(self, request: dg.RunRequest) -> None:
         self.triggers[request.tags.get("mlplatform/trigger", "?")] += 1
         self.result.retrainings += 1
-        result = self.materialize(
-            ["model", "evaluation", "candidate"], request.partition_key, dict(request.tags)
-        )
+        result = self.materialize(list(GATED_PATH), request.partition_key, dict(request.tags))
         self.result.approved += sum(m["decision"] == "approved" for m in _metadata(result, "candidate"))
 
     def control(self) -> None:
@@ -160,9 +159,7 @@ class PolicyRun:
     def bootstrap(self, as_of: str, history: list[str]) -> str:
         for day in history:
             self.arrive(day, [*self.morning_tables(), "features"])
-        result = self.materialize(
-            ["model", "evaluation", "candidate"], as_of, {"mlplatform/trigger": "bootstrap"}
-        )
+        result = self.materialize(list(GATED_PATH), as_of, {"mlplatform/trigger": "bootstrap"})
         client = self.tracking.client()
         if alias_version(client, self.spec.name, CHAMPION) is None:
             version = client.search_model_versions(f"name = '{self.spec.name}'")[0].version
