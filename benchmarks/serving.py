@@ -25,7 +25,6 @@ import contextlib
 import itertools
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ import numpy as np
 from common import REPO, median, report, temp_home, timed, verdict
 
 from mlplatform.lib.processes import stop_process_groups
+from mlplatform_tests.ports import free_port
 
 DAY, AS_OF, BATCH_DAY = "2013-01-20", "2013-01-21", "2013-01-19"
 LEVELS = {1: 2000, 8: 4000, 32: 4000}  # concurrency -> requests (each level also capped in time)
@@ -48,9 +48,7 @@ BIN = Path(sys.executable).parent
 
 def start(command: list[str], env: dict, home: Path, ready: str) -> tuple[subprocess.Popen, str]:
     """Start a server (``{port}`` in ``command``) in its own process group; wait for ``ready``."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = str(s.getsockname()[1])
+    port = str(free_port())
     base, log = f"http://127.0.0.1:{port}", home / f"{Path(command[0]).name}-{port}.log"
     command = [part.replace("{port}", port) for part in command]
     with log.open("w") as out:

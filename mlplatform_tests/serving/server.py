@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import socket
 import threading
 import time
 from pathlib import Path
@@ -14,15 +13,10 @@ import uvicorn
 from mlplatform.serving.app import build_pipeline, create_app
 from mlplatform.serving.prediction_log import PredictionLog
 from mlplatform_tests.harness import Harness
+from mlplatform_tests.ports import free_port
 
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Service:
@@ -31,7 +25,7 @@ class Service:
         self.pipeline = pipeline
         self.log_root = log_root or harness.home / "predictions"
         app = create_app({"flight_delay": pipeline}, PredictionLog(self.log_root, 0.2), TOKEN, max_batch)
-        self.port = _free_port()
+        self.port = free_port()
         self.server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         )

@@ -17,7 +17,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 import psycopg2
 from moto.server import ThreadedMotoServer
 
-LOCALHOST = "127.0.0.1"
+from mlplatform_tests.ports import LOCALHOST, free_port
 
 
 @contextmanager
@@ -91,7 +90,7 @@ def postgres_server(bin_dir: Path, timeout: float = 30.0) -> Iterator[Postgres]:
     account = _server_account()
     folder = Path(tempfile.mkdtemp(prefix="mlplatform-postgres-"))
     data = folder / "data"
-    server = Postgres(_free_port(), "mlplatform", secrets.token_hex(16))
+    server = Postgres(free_port(), "mlplatform", secrets.token_hex(16))
     password_file = folder / "password"
     password_file.write_text(server.password)
     if account is not None:
@@ -163,12 +162,6 @@ def _run_as(account: pwd.struct_passwd | None, cwd: Path) -> dict:
         "group": account.pw_gid,
         "extra_groups": [],
     }
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOCALHOST, 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_until_ready(server: Postgres, process: subprocess.Popen, log: Path, timeout: float) -> None:
