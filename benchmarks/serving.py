@@ -170,12 +170,7 @@ def setup(home: Path):
 
         with dg.instance_for_test() as instance:
             harness = Harness(small_window(load_spec("flight_delay")), home, instance)
-            harness.replay("2013-01-01", 20)
-            runs = [harness.materialize(harness.spec.static_references),
-                    harness.materialize(harness.spec.daily_tables, first="2013-01-01", last=DAY),
-                    harness.materialize(["model"], partition=AS_OF)]  # fmt: skip
-    assert all(run.success for run in runs), log.read_text()[-3000:]
-    harness.client().set_registered_model_alias("flight_delay", "champion", "1")
+            harness.make_champion("2013-01-01", 20, AS_OF)  # 2013-01-01..DAY
     return harness
 
 

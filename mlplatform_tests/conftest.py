@@ -57,11 +57,7 @@ def trained_flights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
 @pytest.fixture
 def champion(flights: Harness) -> Harness:
     """Real flights of 2013-01-01..20 ingested, and v1 (trained as of 2013-01-21) the champion."""
-    flights.replay("2013-01-01", 20)
-    assert flights.materialize(flights.spec.static_references).success
-    assert flights.materialize(flights.spec.daily_tables, first="2013-01-01", last="2013-01-20").success
-    assert flights.materialize(["model"], partition=TRAIN_AS_OF).success
-    flights.client().set_registered_model_alias("flight_delay", "champion", "1")
+    flights.make_champion("2013-01-01", 20, TRAIN_AS_OF)
     return flights
 
 

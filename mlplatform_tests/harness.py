@@ -104,6 +104,19 @@ class Harness:
     def client(self) -> mlflow.MlflowClient:
         return self.tracking.client()
 
+    def make_champion(self, first: str, days: int, as_of: str) -> None:
+        """Real days from ``first`` replayed and ingested (one run), a model trained as of ``as_of``
+        and made the champion: version 1 in a fresh registry."""
+        last = (dt.date.fromisoformat(first) + dt.timedelta(days=days - 1)).isoformat()
+        self.replay(first, days)
+        for result in (
+            self.materialize(self.spec.static_references),
+            self.materialize(self.spec.daily_tables, first=first, last=last),
+            self.materialize(["model"], partition=as_of),
+        ):
+            assert result.success, failure_messages(result)
+        self.client().set_registered_model_alias(self.spec.name, "champion", "1")
+
     @cached_property
     def definitions(self) -> dg.Definitions:
         """The pipeline's definitions bound to these resources, as the code location binds them."""

@@ -29,7 +29,7 @@ import yaml
 from mlplatform.lib.pipelines import defs_dir
 from mlplatform.lib.processes import stop_process_groups
 from mlplatform.lib.spec import PipelineSpec
-from mlplatform_tests.harness import Harness, failure_messages
+from mlplatform_tests.harness import Harness
 
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE_SECONDS = 300
@@ -129,13 +129,8 @@ def test_landed_files_are_ingested_and_drift_retrains_with_no_human_action(
 
     with dg.DagsterInstance.get() as instance:
         harness = Harness(spec, home, instance)
-        harness.replay("2013-01-01", 20)
-        assert harness.materialize(harness.spec.static_references).success
-        ingested = harness.materialize(harness.spec.daily_tables, first="2013-01-01", last="2013-01-20")
-        assert ingested.success, failure_messages(ingested)
-        assert harness.materialize(["model"], partition="2013-01-21").success
+        harness.make_champion("2013-01-01", 20, "2013-01-21")
         client = harness.client()
-        client.set_registered_model_alias("flight_delay", "champion", "1")
 
         log = tmp_path / "daemon.log"
         with _daemon(project, env, log) as daemon:

@@ -40,13 +40,7 @@ def _spec() -> PipelineSpec:
 def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     with dg.instance_for_test() as instance:
         harness = Harness(_spec(), tmp_path_factory.mktemp("monitored"), instance)
-        harness.replay("2013-01-01", 22)
-        assert harness.materialize(harness.spec.static_references).success
-        data = harness.materialize(harness.spec.daily_tables, first="2013-01-01", last="2013-01-22")
-        assert data.success, failure_messages(data)
-        trained = harness.materialize(["model"], partition=CHAMPION_AS_OF)
-        assert trained.success, failure_messages(trained)
-        harness.client().set_registered_model_alias("flight_delay", "champion", "1")
+        harness.make_champion("2013-01-01", 22, CHAMPION_AS_OF)
         yield harness
 
 
