@@ -25,11 +25,16 @@ def _group_alive(pgid: int) -> bool:
 
 
 def test_a_group_that_obeys_sigterm_stops_with_its_children() -> None:
-    # The shell is the group leader; the sleep is its child, as uvicorn is mlflow's.
-    parent = subprocess.Popen(["sh", "-c", "sleep 60 & wait"], start_new_session=True)
-    time.sleep(0.2)
+    # The shell is the group leader; the sleep is its child, as uvicorn is mlflow's. The line it
+    # prints says both run (a signal that lands before the exec would hit the forked test process's
+    # copy of its handlers instead).
+    parent = subprocess.Popen(
+        ["sh", "-c", "sleep 60 & echo started; wait"], start_new_session=True, stdout=subprocess.PIPE
+    )
+    assert parent.stdout is not None and parent.stdout.readline().strip() == b"started"
 
     assert stop_process_groups([parent], timeout=10) == []
+    parent.stdout.close()
     assert parent.returncode is not None
     deadline = time.monotonic() + 5
     while _group_alive(parent.pid) and time.monotonic() < deadline:
