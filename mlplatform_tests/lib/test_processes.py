@@ -11,6 +11,11 @@ import pytest
 
 from mlplatform.lib.processes import stop_process_groups
 
+OBEYS_SIGTERM = (
+    "import signal, subprocess; signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM}); "
+    "signal.signal(signal.SIGTERM, signal.SIG_DFL); child = subprocess.Popen(['sleep', '60']); "
+    "print('started', flush=True); child.wait()"
+)
 IGNORES_SIGTERM = (
     "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(1, flush=True); time.sleep(60)"
 )
@@ -25,17 +30,16 @@ def _group_alive(pgid: int) -> bool:
 
 
 def test_a_group_that_obeys_sigterm_stops_with_its_children() -> None:
-    # The shell is the group leader; the sleep is its child, as uvicorn is mlflow's. The line it
-    # prints says both run (a signal that lands before the exec would hit the forked test process's
-    # copy of its handlers instead).
-    parent = subprocess.Popen(
-        ["sh", "-c", "sleep 60 & echo started; wait"], start_new_session=True, stdout=subprocess.PIPE
-    )
-    assert parent.stdout is not None and parent.stdout.readline().strip() == b"started"
+    # The leader starts a child, as mlflow starts uvicorn, once it has made SIGTERM do its default
+    # (the child inherits that): in the full suite this test process hands its children SIGTERM
+    # ignored or blocked, which outlasts exec.
+    with subprocess.Popen(
+        [sys.executable, "-c", OBEYS_SIGTERM], start_new_session=True, stdout=subprocess.PIPE
+    ) as parent:
+        assert parent.stdout is not None and parent.stdout.readline().strip() == b"started"
 
-    assert stop_process_groups([parent], timeout=10) == []
-    parent.stdout.close()
-    assert parent.returncode is not None
+        assert stop_process_groups([parent], timeout=10) == []
+    assert parent.returncode == -15
     deadline = time.monotonic() + 5
     while _group_alive(parent.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -43,14 +47,13 @@ def test_a_group_that_obeys_sigterm_stops_with_its_children() -> None:
 
 
 def test_a_group_that_ignores_sigterm_is_killed_after_the_timeout() -> None:
-    stubborn = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", IGNORES_SIGTERM], start_new_session=True, stdout=subprocess.PIPE
-    )
-    assert stubborn.stdout is not None and stubborn.stdout.readline().strip() == b"1"  # handler set
-    started = time.monotonic()
+    ) as stubborn:
+        assert stubborn.stdout is not None and stubborn.stdout.readline().strip() == b"1"  # handler set
+        started = time.monotonic()
 
-    assert stop_process_groups([stubborn], timeout=0.5) == [stubborn]
-    stubborn.stdout.close()
+        assert stop_process_groups([stubborn], timeout=0.5) == [stubborn]
     assert stubborn.returncode == -9
     assert time.monotonic() - started < 10
 
