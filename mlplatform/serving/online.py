@@ -20,7 +20,6 @@ selecting their rows costs more than it saves. So is a table whose key the reque
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 from collections import defaultdict
@@ -31,26 +30,12 @@ import polars as pl
 from mlplatform.lib.data_gates import partition_days
 from mlplatform.lib.features import compute_features
 from mlplatform.lib.spec import POLARS_TYPES, PipelineSpec
+from mlplatform.lib.timestamps import UTC_MICROSECONDS, utc_series
 from mlplatform.lib.warehouse import ParquetWarehouse
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MICROSECOND = dt.timedelta(microseconds=1)
-_UTC_MICROSECONDS = pl.Datetime("us", "UTC")
 FILTER_MIN_ROWS = 1000  # below this, a join over the whole table costs less than selecting its rows
 RECHECK_SECONDS = 1.0  # how often a cached table's file is compared with the warehouse's
 REMEMBERED_DAYS = 100_000  # event days remembered per value of the partition columns, at most
-
-
-def _epoch_microseconds(values: list[dt.datetime | None]) -> list[int | None]:
-    """Datetimes as UTC microseconds, naive ones taken as UTC (as polars takes them). Polars converts
-    an aware datetime object by object through its time zone, hundreds of times slower."""
-    return [
-        None
-        if value is None
-        else ((value if value.utcoffset() is not None else value.replace(tzinfo=dt.UTC)) - _EPOCH)
-        // _MICROSECOND
-        for value in values
-    ]
 
 
 @dataclass
@@ -80,7 +65,7 @@ class OnlineFeatures:
         self.loaded: dict[tuple[str, str | None], _Loaded] = {}
         self._lock = threading.Lock()
         self.raw_schema = {c: POLARS_TYPES[self.spec.schema_.columns[c].type] for c in spec.serving_columns}
-        self._conversions = [(c, dtype, dtype == _UTC_MICROSECONDS) for c, dtype in self.raw_schema.items()]
+        self._conversions = [(c, dtype, dtype == UTC_MICROSECONDS) for c, dtype in self.raw_schema.items()]
         self.lookup_keys = {
             name: ref.key
             for name, ref in spec.references.items()
@@ -155,9 +140,7 @@ class OnlineFeatures:
         """Validated request columns as a frame typed by the raw schema."""
         return pl.DataFrame(
             [
-                pl.Series(name, _epoch_microseconds(columns[name]), pl.Int64).cast(dtype)
-                if utc_datetime
-                else pl.Series(name, columns[name], dtype)
+                utc_series(name, columns[name]) if utc_datetime else pl.Series(name, columns[name], dtype)
                 for name, dtype, utc_datetime in self._conversions
             ]
         )

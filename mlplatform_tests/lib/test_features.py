@@ -43,6 +43,14 @@ def duplicates_rows(flights: pl.DataFrame, references: dict[str, pl.DataFrame]) 
     return pl.concat([features, features])
 
 
+def counts_rows(flights: pl.DataFrame, references: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    return build_features(flights, references).with_columns(pl.lit(flights.height).alias("rows"))
+
+
+def with_lazy(spec: PipelineSpec, lazy: bool) -> PipelineSpec:
+    return spec.model_copy(update={"features": spec.features.model_copy(update={"lazy": lazy})})
+
+
 def with_function(spec: PipelineSpec, function: str) -> PipelineSpec:
     return spec.model_copy(update={"features": spec.features.model_copy(update={"function": function})})
 
@@ -234,3 +242,28 @@ def test_feature_function_changing_row_count_raises(
 
     with pytest.raises(FeatureError, match=rf"returned {2 * raw.height} rows for {raw.height} input rows"):
         compute_features(spec, raw, references)
+
+
+def test_lazy_run_of_the_function_gives_the_eager_run_features(
+    flight_spec: PipelineSpec, raw: pl.DataFrame, references: dict[str, pl.DataFrame]
+) -> None:
+    assert flight_spec.features.lazy  # the flight spec runs its function as one lazy query
+
+    lazy = compute_features(flight_spec, raw, references)
+    eager = compute_features(with_lazy(flight_spec, False), raw, references)
+
+    assert lazy.height == raw.height
+    assert lazy.equals(eager)
+
+
+def test_function_declared_lazy_that_needs_a_dataframe_raises_naming_it(
+    flight_spec: PipelineSpec, raw: pl.DataFrame, references: dict[str, pl.DataFrame]
+) -> None:
+    spec = with_function(flight_spec, f"{MODULE}:counts_rows")
+
+    with pytest.raises(FeatureError, match="declared lazy but used a DataFrame-only operation") as raised:
+        compute_features(spec, raw, references)
+
+    assert f"{MODULE}:counts_rows" in str(raised.value)
+    assert "height" in str(raised.value)
+    assert compute_features(with_lazy(spec, False), raw, references).height == raw.height

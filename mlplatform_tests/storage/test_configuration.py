@@ -4,8 +4,10 @@ prediction log keeps rows its storage could not take."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from mlplatform.lib.orchestration.resources import (
@@ -94,3 +96,20 @@ def test_read_log_skips_a_file_still_being_written(tmp_path: Path) -> None:
 
     assert logged.height == 2
     assert read_log(tmp_path, "pipe", "2013-01-02").schema == COLUMNS
+
+
+def test_a_flush_keeps_every_value_and_instant_of_its_rows(tmp_path: Path) -> None:
+    """Rows are written column by column (times converted by the platform, not by polars): what is
+    read back equals the rows as polars would have built them, offsets included."""
+    rows = log_rows("pipe", "2013-01-01", 4)
+    rows[1]["time"] = dt.datetime(2013, 1, 1, 7, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    rows[2]["status"] = "error"
+    log = PredictionLog(tmp_path, flush_seconds=60)
+    log.append(rows)
+
+    log.flush()
+
+    logged = read_log(tmp_path, "pipe", "2013-01-01")
+    expected = pl.DataFrame(rows, schema=COLUMNS).with_columns(pl.col("status").fill_null("ok"))
+    assert logged.sort("request_id").equals(expected.sort("request_id"))
+    assert logged.filter(pl.col("request_id") == rows[1]["request_id"])["time"].dt.hour().item() == 12

@@ -9,12 +9,18 @@ that is the latest observation the weather feed has delivered for that hour.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import polars as pl
+
+# Eager or lazy: the spec declares the function lazy, so the platform hands it LazyFrames and runs
+# it as one query; tests and notebooks can still call it on DataFrames.
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 WEATHER = ["temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib"]
 
 
-def build_features(flights: pl.DataFrame, references: dict[str, pl.DataFrame]) -> pl.DataFrame:
+def build_features(flights: Frame, references: dict[str, Frame]) -> Frame:
     weather = (
         references["weather"]
         .select("origin", "time_hour", *WEATHER)
