@@ -4,7 +4,7 @@ Every request of the batch is scored against the same registry snapshot. Each re
 its own request id (``<id>:<n>`` inside a batch request), so a caller's variant does not depend on
 which requests happened to share its batch. The answers are ready-made JSON per request. The
 follow-up, which runs after the answers are released, writes the prediction log rows (each
-record's inputs encoded as JSON by polars in one query), records the distribution of predictions
+record's inputs encoded as JSON), records the distribution of predictions
 and scores the shadow.
 
 A challenger that fails (raises, or returns a non-finite score) never fails a request: the
@@ -35,6 +35,7 @@ from mlplatform.serving.registry_models import RegistryModels, Served
 from mlplatform.serving.routing import CHALLENGER, CHAMPION, choose
 
 logger = logging.getLogger(__name__)
+POLARS_ENCODE_ROWS = 64  # above this many rows one polars query encodes the log's inputs faster
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ class Scorer:
     ) -> None:
         """Log every answer (and every challenger failure the champion answered for), record the
         predictions' distribution, and score the shadow."""
-        inputs = scored.raw.select(pl.struct(pl.all()).struct.json_encode()).to_series().to_list()
+        inputs = encoded_inputs(scored.raw)
         now = dt.datetime.now(dt.UTC)
         self.log.append(
             [
@@ -221,6 +222,24 @@ class Scorer:
             "latency_ms": latency_ms,
             "status": status,
         }
+
+
+def encoded_inputs(raw: pl.DataFrame) -> list[str]:
+    """Each request row as a JSON object, datetimes in ISO 8601 with their offset either way.
+
+    A polars query costs about 0.45 ms whatever the rows and runs on the thread pool the next
+    batch's feature query needs; Python costs about 6 us a row. So Python encodes a micro-batch of
+    single-record requests, polars a large batch."""
+    if raw.height > POLARS_ENCODE_ROWS:
+        return raw.select(pl.struct(pl.all()).struct.json_encode()).to_series().to_list()
+    names = raw.columns
+    columns = [
+        [None if v is None else v.isoformat() for v in column.to_list()]
+        if column.dtype == pl.Datetime
+        else column.to_list()
+        for column in raw.get_columns()
+    ]
+    return [to_json(dict(zip(names, row, strict=True))).decode() for row in zip(*columns, strict=True)]
 
 
 def _predict(served: Served, features: pl.DataFrame, rows: list[int], total: int) -> np.ndarray:
