@@ -104,6 +104,7 @@ def test_a_flush_keeps_every_value_and_instant_of_its_rows(tmp_path: Path) -> No
     rows = log_rows("pipe", "2013-01-01", 4)
     rows[1]["time"] = dt.datetime(2013, 1, 1, 7, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
     rows[2]["status"] = "error"
+    rows[3]["model_version"] = 2  # a number: written as its text, as polars does from dicts
     log = PredictionLog(tmp_path, flush_seconds=60)
     log.append(rows)
 
