@@ -90,3 +90,53 @@ def test_a_failing_follow_up_is_logged_and_does_not_stop_the_batcher(
 
     assert answers == [1, 2]
     assert [r.getMessage() for r in caplog.records] == ["follow-up work of a batch failed"] * 2
+
+
+def test_the_next_batch_waits_for_as_many_requests_as_the_last_had() -> None:
+    work = Work()
+    batcher: MicroBatcher[int, int] = MicroBatcher(work, max_wait_seconds=5.0)
+
+    async def scenario() -> list[int]:
+        await asyncio.gather(*[batcher.submit(n) for n in (1, 2, 3)])  # one batch of three
+        early = [asyncio.create_task(batcher.submit(n)) for n in (4, 5)]
+        await asyncio.sleep(0.05)  # the third caller comes back later than the others
+        late = asyncio.create_task(batcher.submit(6))
+        answers = list(await asyncio.gather(*early, late))
+        await batcher.close()
+        return answers
+
+    assert asyncio.run(scenario()) == [8, 10, 12]
+    assert work.batches == [[1, 2, 3], [4, 5, 6]]
+
+
+def test_the_wait_for_company_is_bounded() -> None:
+    work = Work()
+    batcher: MicroBatcher[int, int] = MicroBatcher(work, max_wait_seconds=0.05)
+
+    async def scenario() -> float:
+        await asyncio.gather(*[batcher.submit(n) for n in (1, 2, 3)])
+        started = asyncio.get_running_loop().time()
+        await batcher.submit(4)  # nobody else comes
+        waited = asyncio.get_running_loop().time() - started
+        await batcher.close()
+        return waited
+
+    waited = asyncio.run(scenario())
+
+    assert work.batches == [[1, 2, 3], [4]]
+    assert 0.04 <= waited < 2.0
+
+
+def test_a_lone_caller_after_a_lone_request_is_not_held() -> None:
+    work = Work()
+    batcher: MicroBatcher[int, int] = MicroBatcher(work, max_wait_seconds=5.0)
+
+    async def scenario() -> float:
+        await batcher.submit(1)
+        started = asyncio.get_running_loop().time()
+        await batcher.submit(2)
+        waited = asyncio.get_running_loop().time() - started
+        await batcher.close()
+        return waited
+
+    assert asyncio.run(scenario()) < 1.0  # far below the 5 s it would wait for company
