@@ -222,7 +222,10 @@ def create_app(
         started = time.perf_counter()
 
         def reject(status: int, problem: str, **details: Any) -> Answer:
-            metrics.requests.labels(name, "none", str(status)).inc()
+            # A name from the URL becomes a label only if it is a pipeline: any other would grow
+            # the metric without bound, one series per name a caller makes up.
+            label = name if name in pipelines else "unknown"
+            metrics.requests.labels(label, "none", str(status)).inc()
             return status, to_json({"error": problem, **details})
 
         if not authorized(headers):

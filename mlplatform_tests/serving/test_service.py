@@ -190,6 +190,9 @@ def test_unknown_pipeline_is_404(flights_served: tuple[Harness, Service]) -> Non
     _, service = flights_served
     response = httpx.post(f"{service.url}/v1/pipelines/nope/predict", json={}, headers=AUTH)
     assert response.status_code == 404 and "unknown pipeline 'nope'" in response.text
+    metrics = httpx.get(f"{service.url}/metrics").text
+    assert 'pipeline="unknown",status="404"' in metrics  # a made-up name is not a label
+    assert 'pipeline="nope"' not in metrics
 
 
 def test_every_answer_is_in_the_prediction_log_once(flights_served: tuple[Harness, Service]) -> None:
