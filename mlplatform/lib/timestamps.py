@@ -28,6 +28,9 @@ def epoch_microseconds(values: list[dt.datetime | None]) -> list[int | None]:
     ]
 
 
-def utc_series(name: str, values: list[dt.datetime | None]) -> pl.Series:
-    """A ``Datetime("us", "UTC")`` series of the values."""
-    return pl.Series(name, epoch_microseconds(values), pl.Int64).cast(UTC_MICROSECONDS)
+def typed_series(name: str, values: list, dtype: pl.DataType, strict: bool = True) -> pl.Series:
+    """Python values as a series of ``dtype``; UTC datetimes by the arithmetic above. ``strict``
+    as polars has it (False: a value of another type is converted when it can be)."""
+    if dtype == UTC_MICROSECONDS:
+        return pl.Series(name, epoch_microseconds(values), pl.Int64).cast(UTC_MICROSECONDS)
+    return pl.Series(name, values, dtype, strict=strict)

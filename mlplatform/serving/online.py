@@ -30,7 +30,7 @@ import polars as pl
 from mlplatform.lib.data_gates import partition_days
 from mlplatform.lib.features import compute_features
 from mlplatform.lib.spec import POLARS_TYPES, PipelineSpec
-from mlplatform.lib.timestamps import UTC_MICROSECONDS, utc_series
+from mlplatform.lib.timestamps import typed_series
 from mlplatform.lib.warehouse import ParquetWarehouse
 
 FILTER_MIN_ROWS = 1000  # below this, a join over the whole table costs less than selecting its rows
@@ -65,7 +65,6 @@ class OnlineFeatures:
         self.loaded: dict[tuple[str, str | None], _Loaded] = {}
         self._lock = threading.Lock()
         self.raw_schema = {c: POLARS_TYPES[self.spec.schema_.columns[c].type] for c in spec.serving_columns}
-        self._conversions = [(c, dtype, dtype == UTC_MICROSECONDS) for c, dtype in self.raw_schema.items()]
         self.lookup_keys = {
             name: ref.key
             for name, ref in spec.references.items()
@@ -139,10 +138,7 @@ class OnlineFeatures:
     def frame(self, columns: dict[str, list]) -> pl.DataFrame:
         """Validated request columns as a frame typed by the raw schema."""
         return pl.DataFrame(
-            [
-                utc_series(name, columns[name]) if utc_datetime else pl.Series(name, columns[name], dtype)
-                for name, dtype, utc_datetime in self._conversions
-            ]
+            [typed_series(name, columns[name], dtype) for name, dtype in self.raw_schema.items()]
         )
 
     def event_days(self, raw: pl.DataFrame) -> list[str | None]:

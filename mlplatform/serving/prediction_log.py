@@ -26,7 +26,7 @@ from pathlib import Path
 import polars as pl
 
 from mlplatform.lib.storage import open_files
-from mlplatform.lib.timestamps import UTC_MICROSECONDS, utc_series
+from mlplatform.lib.timestamps import typed_series
 
 COLUMNS: dict[str, pl.DataType] = {
     "request_id": pl.String(),
@@ -56,9 +56,7 @@ def _frame(rows: list[dict]) -> pl.DataFrame:
     GIL four times as long (5.5 ms instead of 1.3 for a second of traffic at 1,100 requests/s)."""
     return pl.DataFrame(
         [
-            utc_series(name, [row.get(name) for row in rows])
-            if dtype == UTC_MICROSECONDS
-            else pl.Series(name, [row.get(name) for row in rows], dtype, strict=False)
+            typed_series(name, [row.get(name) for row in rows], dtype, strict=False)
             for name, dtype in COLUMNS.items()
         ]
     )

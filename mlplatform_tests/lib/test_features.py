@@ -47,12 +47,8 @@ def counts_rows(flights: pl.DataFrame, references: dict[str, pl.DataFrame]) -> p
     return build_features(flights, references).with_columns(pl.lit(flights.height).alias("rows"))
 
 
-def with_lazy(spec: PipelineSpec, lazy: bool) -> PipelineSpec:
-    return spec.model_copy(update={"features": spec.features.model_copy(update={"lazy": lazy})})
-
-
-def with_function(spec: PipelineSpec, function: str) -> PipelineSpec:
-    return spec.model_copy(update={"features": spec.features.model_copy(update={"function": function})})
+def with_features(spec: PipelineSpec, **changes: object) -> PipelineSpec:
+    return spec.model_copy(update={"features": spec.features.model_copy(update=changes)})
 
 
 def with_when_null(spec: PipelineSpec, when_null: str) -> PipelineSpec:
@@ -177,7 +173,7 @@ def test_when_null_drop_removes_cancelled_flights(
 def test_feature_function_using_post_event_column_raises_naming_it(
     flight_spec: PipelineSpec, raw: pl.DataFrame, references: dict[str, pl.DataFrame]
 ) -> None:
-    spec = with_function(flight_spec, f"{MODULE}:leaky_features")
+    spec = with_features(flight_spec, function=f"{MODULE}:leaky_features")
 
     with pytest.raises(LeakageError) as raised:
         compute_features(spec, raw, references)
@@ -194,7 +190,7 @@ def test_leak_error_names_only_the_column_the_function_used(
 ) -> None:
     # The function uses dep_delay only; dep_time and arr_time are not touched (though the
     # remaining columns sched_dep_time and sched_arr_time contain those names as substrings).
-    spec = with_function(flight_spec, f"{MODULE}:leaky_features")
+    spec = with_features(flight_spec, function=f"{MODULE}:leaky_features")
 
     with pytest.raises(LeakageError) as raised:
         compute_features(spec, raw, references)
@@ -206,7 +202,7 @@ def test_leak_error_names_only_the_column_the_function_used(
 def test_lazy_feature_function_using_post_event_column_raises_feature_error(
     flight_spec: PipelineSpec, raw: pl.DataFrame, references: dict[str, pl.DataFrame]
 ) -> None:
-    spec = with_function(flight_spec, f"{MODULE}:lazy_leaky_features")
+    spec = with_features(flight_spec, function=f"{MODULE}:lazy_leaky_features")
 
     with pytest.raises(LeakageError, match="dep_delay"):
         compute_features(spec, raw, references)
@@ -215,7 +211,7 @@ def test_lazy_feature_function_using_post_event_column_raises_feature_error(
 def test_misspelled_column_is_not_reported_as_a_leak(
     flight_spec: PipelineSpec, raw: pl.DataFrame, references: dict[str, pl.DataFrame]
 ) -> None:
-    spec = with_function(flight_spec, f"{MODULE}:misspelled_features")
+    spec = with_features(flight_spec, function=f"{MODULE}:misspelled_features")
 
     with pytest.raises((FeatureError, pl.exceptions.ColumnNotFoundError)) as raised:
         compute_features(spec, raw, references)
@@ -229,7 +225,7 @@ def test_misspelled_column_is_not_reported_as_a_leak(
 def test_feature_function_missing_a_declared_feature_raises(
     flight_spec: PipelineSpec, raw: pl.DataFrame, references: dict[str, pl.DataFrame]
 ) -> None:
-    spec = with_function(flight_spec, f"{MODULE}:drops_route")
+    spec = with_features(flight_spec, function=f"{MODULE}:drops_route")
 
     with pytest.raises(FeatureError, match=r"did not return \['route'\]"):
         compute_features(spec, raw, references)
@@ -238,7 +234,7 @@ def test_feature_function_missing_a_declared_feature_raises(
 def test_feature_function_changing_row_count_raises(
     flight_spec: PipelineSpec, raw: pl.DataFrame, references: dict[str, pl.DataFrame]
 ) -> None:
-    spec = with_function(flight_spec, f"{MODULE}:duplicates_rows")
+    spec = with_features(flight_spec, function=f"{MODULE}:duplicates_rows")
 
     with pytest.raises(FeatureError, match=rf"returned {2 * raw.height} rows for {raw.height} input rows"):
         compute_features(spec, raw, references)
@@ -250,7 +246,7 @@ def test_lazy_run_of_the_function_gives_the_eager_run_features(
     assert flight_spec.features.lazy  # the flight spec runs its function as one lazy query
 
     lazy = compute_features(flight_spec, raw, references)
-    eager = compute_features(with_lazy(flight_spec, False), raw, references)
+    eager = compute_features(with_features(flight_spec, lazy=False), raw, references)
 
     assert lazy.height == raw.height
     assert lazy.equals(eager)
@@ -259,11 +255,11 @@ def test_lazy_run_of_the_function_gives_the_eager_run_features(
 def test_function_declared_lazy_that_needs_a_dataframe_raises_naming_it(
     flight_spec: PipelineSpec, raw: pl.DataFrame, references: dict[str, pl.DataFrame]
 ) -> None:
-    spec = with_function(flight_spec, f"{MODULE}:counts_rows")
+    spec = with_features(flight_spec, function=f"{MODULE}:counts_rows")
 
     with pytest.raises(FeatureError, match="declared lazy but used a DataFrame-only operation") as raised:
         compute_features(spec, raw, references)
 
     assert f"{MODULE}:counts_rows" in str(raised.value)
     assert "height" in str(raised.value)
-    assert compute_features(with_lazy(spec, False), raw, references).height == raw.height
+    assert compute_features(with_features(spec, lazy=False), raw, references).height == raw.height

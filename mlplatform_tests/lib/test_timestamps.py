@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from mlplatform.lib.timestamps import UTC_MICROSECONDS, epoch_microseconds, utc_series
+from mlplatform.lib.timestamps import UTC_MICROSECONDS, epoch_microseconds, typed_series
 
 NEW_YORK_WINTER = dt.timezone(dt.timedelta(hours=-5))
 
@@ -26,7 +26,7 @@ NEW_YORK_WINTER = dt.timezone(dt.timedelta(hours=-5))
 def test_matches_polars_conversion(values: list[dt.datetime | None]) -> None:
     expected = pl.Series("t", values, UTC_MICROSECONDS)
 
-    converted = utc_series("t", values)
+    converted = typed_series("t", values, UTC_MICROSECONDS)
 
     assert converted.dtype == UTC_MICROSECONDS
     assert converted.to_list() == expected.to_list()
