@@ -8,7 +8,6 @@ trained as of 2013-01-21; the tests build the rest (a drifted day, prediction lo
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from mlplatform.lib.spec import PipelineSpec, RolloutStage
 from mlplatform.lib.triggers import next_day
 from mlplatform.serving.prediction_log import PredictionLog
 from mlplatform_tests.harness import Harness, failure_messages, small_window
+from mlplatform_tests.log_rows import log_row
 
 CHAMPION_AS_OF = "2013-01-21"
 
@@ -129,17 +129,7 @@ def _log_day(harness: Harness, day: str, scores_from_labels: bool, version: str 
     now = dt.datetime.now(dt.UTC)
     log.append(
         [
-            {
-                "request_id": f"{day}-{i}",
-                "time": now,
-                "event_day": day,
-                "pipeline": "flight_delay",
-                "model_version": version,
-                "variant": "champion",
-                "inputs": json.dumps(row, default=str),
-                "prediction": float(score),
-                "latency_ms": 2.0,
-            }
+            log_row(f"{day}-{i}", now, day, row, float(score), model_version=version, latency_ms=2.0)
             for i, (row, score) in enumerate(
                 zip(inputs.select(harness.spec.serving_columns).to_dicts(), scores, strict=True)
             )
@@ -289,17 +279,16 @@ def _stage_log(harness: Harness, challenger: str, challenger_scores: float | Non
             challenger_scores if variant == "challenger" and challenger_scores is not None else float(score)
         )
         rows.append(
-            {
-                "request_id": f"stage-{now.timestamp()}-{i}",
-                "time": now,
-                "event_day": "2013-01-20",
-                "pipeline": "flight_delay",
-                "model_version": version,
-                "variant": variant,
-                "inputs": json.dumps(row, default=str),
-                "prediction": value,
-                "latency_ms": 3.0,
-            }
+            log_row(
+                f"stage-{now.timestamp()}-{i}",
+                now,
+                "2013-01-20",
+                row,
+                value,
+                model_version=version,
+                variant=variant,
+                latency_ms=3.0,
+            )
         )
     log.append(rows)
     log.close()

@@ -17,7 +17,7 @@ from mlplatform.lib.orchestration.resources import (
     warehouse_from_environment,
 )
 from mlplatform.serving.prediction_log import COLUMNS, PredictionLog, read_log
-from mlplatform_tests.storage.log_rows import log_rows
+from mlplatform_tests.log_rows import log_rows
 
 
 @pytest.mark.parametrize(

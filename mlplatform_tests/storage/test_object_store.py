@@ -26,7 +26,7 @@ from mlplatform.lib.sql import connect
 from mlplatform.lib.warehouse import ParquetWarehouse
 from mlplatform.serving.prediction_log import PredictionLog, read_log
 from mlplatform_tests.harness import Harness, failure_messages, small_window
-from mlplatform_tests.storage.log_rows import log_rows
+from mlplatform_tests.log_rows import log_rows
 
 pytestmark = pytest.mark.integration
 
