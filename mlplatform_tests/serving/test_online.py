@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 
 import polars as pl
@@ -81,19 +82,23 @@ def _online_features(online: OnlineFeatures, spec: PipelineSpec, records: list[d
     return online.features(online.frame(RecordValidator(spec).columns(records)))[0]
 
 
-def test_filtered_references_give_the_features_of_the_whole_tables(
-    spec: PipelineSpec, store: ParquetWarehouse
-) -> None:
-    online = OnlineFeatures(spec, store, filter_min_rows=0)  # filter every keyed table, however small
-    raw = online.frame(RecordValidator(spec).columns(_records()))
-    whole = {
+def _whole(spec: PipelineSpec, store: ParquetWarehouse) -> dict[str, pl.DataFrame]:
+    """Every reference table whole (weather of DAY: NEXT_DAY has none)."""
+    return {
         "weather": store.read(spec.name, "weather", DAY),
         **{name: store.read(spec.name, name) for name in ("planes", "airports", "airlines")},
     }
 
+
+def test_filtered_references_give_the_features_of_the_whole_tables(
+    spec: PipelineSpec, store: ParquetWarehouse
+) -> None:
+    # filter every keyed table, however small, whatever the request's size
+    online = OnlineFeatures(spec, store, filter_min_rows=0, filter_max_share=math.inf)
+    raw = online.frame(RecordValidator(spec).columns(_records()))
     features, days = online.features(raw)
 
-    assert features.equals(compute_features(spec, raw, whole))
+    assert features.equals(compute_features(spec, raw, _whole(spec, store)))
     assert days == [DAY, DAY, DAY, DAY, NEXT_DAY]
     assert features["temp"].to_list() == [30.0, 12.0, 31.0, None, None]
     assert features["plane_age"].to_list() == [13.0, None, None, 13.0, 13.0]
@@ -101,11 +106,26 @@ def test_filtered_references_give_the_features_of_the_whole_tables(
     assert filtered == {"weather", "planes", "airlines"}  # airports: requests carry no "faa"
 
 
+def test_a_request_large_beside_an_indexed_table_gets_the_whole_table(
+    spec: PipelineSpec, store: ParquetWarehouse
+) -> None:
+    """Filtering pays only while the request is small beside the table: here up to half its rows
+    (planes has two), the first request's one plane; the five records get both planes."""
+    online = OnlineFeatures(spec, store, filter_min_rows=0, filter_max_share=0.5)
+    validator = RecordValidator(spec)
+    one = online.frame(validator.columns(_records()[:1]))
+    five = online.frame(validator.columns(_records()))
+
+    assert online.references(one, [DAY])["planes"]["tailnum"].to_list() == ["N1"]
+    assert online.references(five, [DAY])["planes"]["tailnum"].to_list() == ["N1", "N2"]
+    assert online.features(five)[0].equals(compute_features(spec, five, _whole(spec, store)))
+
+
 def test_a_replaced_partition_is_read_again_once_its_version_is_rechecked(
     spec: PipelineSpec, store: ParquetWarehouse
 ) -> None:
-    fresh = OnlineFeatures(spec, store, filter_min_rows=0, recheck_seconds=0)
-    cached = OnlineFeatures(spec, store, filter_min_rows=0, recheck_seconds=3600)
+    fresh = OnlineFeatures(spec, store, filter_min_rows=0, recheck_seconds=0, filter_max_share=math.inf)
+    cached = OnlineFeatures(spec, store, filter_min_rows=0, recheck_seconds=3600, filter_max_share=math.inf)
     records = _records()[:1]
     assert _online_features(fresh, spec, records)["temp"].item() == 30.0
     assert _online_features(cached, spec, records)["temp"].item() == 30.0

@@ -61,10 +61,11 @@ def test_online_features_equal_the_offline_features_rows(
     flights_served: tuple[Harness, Service], filter_min_rows: int
 ) -> None:
     """The feature function gets only the reference rows matching the request's keys (planes by
-    default; every keyed table with ``filter_min_rows=0``, weather and airlines too): 200 flights at
-    once and 20 flights one at a time must both give the offline rows."""
+    default; every keyed table with ``filter_min_rows=0``, weather and airlines too), whatever the
+    request's size: 200 flights at once and 20 flights one at a time must both give the offline
+    rows, and so must the 200 through the default rule (whole tables or filtered, by size)."""
     harness, service = flights_served
-    online_features = OnlineFeatures(harness.spec, harness.store, filter_min_rows)
+    online_features = OnlineFeatures(harness.spec, harness.store, filter_min_rows, filter_max_share=math.inf)
     validator = service.pipeline.validator
     requests = _requests(harness, n=200)
     batch, days = online_features.features(online_features.frame(validator.columns(requests)))
@@ -78,7 +79,10 @@ def test_online_features_equal_the_offline_features_rows(
         {"planes"} if filter_min_rows else {"planes", "weather", "airlines"}
     )
     offline = harness.store.read("flight_delay", "features", DAY).drop("delayed")
-    for online, rows in ((batch, 200), (alone, 20)):
+    by_default, _ = OnlineFeatures(harness.spec, harness.store).features(
+        online_features.frame(validator.columns(requests))
+    )
+    for online, rows in ((batch, 200), (alone, 20), (by_default, 200)):
         joined = online.join(offline, on=harness.spec.entity, how="left", suffix="_offline")
         assert joined.height == online.height == rows
         for column in harness.spec.features.columns:
