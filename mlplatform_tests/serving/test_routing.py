@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlplatform.serving.routing import CHALLENGER, CHAMPION, RolloutState, bucket, choose
+from mlplatform.serving.routing import CHALLENGER, CHAMPION, RolloutState, Strategy, bucket, choose
 
 IDS = [f"request-{n}" for n in range(20_000)]
 
@@ -45,3 +45,11 @@ def test_raising_the_share_only_moves_callers_to_the_challenger() -> None:
 )
 def test_choose(state: RolloutState, has_challenger: bool, target: str | None, expected: str) -> None:
     assert choose("some-request", state, has_challenger, target) == expected
+
+
+@pytest.mark.parametrize("strategy", ["none", "shadow", "canary", "blue_green", "ab"])
+@pytest.mark.parametrize("target", [None, CHAMPION, CHALLENGER, "unknown"])
+def test_without_a_challenger_every_request_is_the_champions(strategy: Strategy, target: str | None) -> None:
+    """The scorer relies on this to skip routing record by record when no challenger is loaded."""
+    state = RolloutState(strategy, 1, 1.0)
+    assert {choose(i, state, False, target) for i in IDS[:200]} == {CHAMPION}
