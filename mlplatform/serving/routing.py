@@ -45,3 +45,17 @@ def choose(request_id: str, state: RolloutState, has_challenger: bool, target: s
     if state.strategy == "blue_green":
         return CHALLENGER if state.traffic >= 1.0 else CHAMPION
     return CHALLENGER if bucket(request_id) < state.traffic else CHAMPION
+
+
+def route(
+    ids_per_request: list[list[str]], targets: list[str | None], state: RolloutState, has_challenger: bool
+) -> list[str]:
+    """``choose`` for every record of a batch, requests in order, each with its request's target.
+    Without a challenger every record is the champion's, so none is hashed."""
+    if not has_challenger:
+        return [CHAMPION] * sum(len(ids) for ids in ids_per_request)
+    return [
+        choose(i, state, True, target)
+        for ids, target in zip(ids_per_request, targets, strict=True)
+        for i in ids
+    ]

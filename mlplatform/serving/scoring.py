@@ -32,7 +32,7 @@ from mlplatform.serving.metrics import Metrics
 from mlplatform.serving.online import OnlineFeatures
 from mlplatform.serving.prediction_log import PredictionLog
 from mlplatform.serving.registry_models import RegistryModels, Served
-from mlplatform.serving.routing import CHALLENGER, CHAMPION, choose
+from mlplatform.serving.routing import CHALLENGER, CHAMPION, route
 
 logger = logging.getLogger(__name__)
 POLARS_ENCODE_ROWS = 64  # above this many rows one polars query encodes the log's inputs faster
@@ -85,15 +85,7 @@ class Scorer:
         ids_per_job = [job.ids for job in jobs]
         ids = [i for job_ids in ids_per_job for i in job_ids]
         has_challenger = CHALLENGER in snapshot.models
-        variants = (
-            [
-                choose(i, snapshot.state, has_challenger, job.target)
-                for job, job_ids in zip(jobs, ids_per_job, strict=True)
-                for i in job_ids
-            ]
-            if has_challenger
-            else [CHAMPION] * len(ids)  # what ``choose`` answers every record without a challenger
-        )
+        variants = route(ids_per_job, [job.target for job in jobs], snapshot.state, has_challenger)
         scores = np.empty(len(ids))
         failures: list[tuple[int, str]] = []  # (row, variant) the champion answered for instead
         for variant in sorted(set(variants), key=lambda v: v == CHAMPION):

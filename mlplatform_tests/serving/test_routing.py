@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlplatform.serving.routing import CHALLENGER, CHAMPION, RolloutState, Strategy, bucket, choose
+from mlplatform.serving.routing import CHALLENGER, CHAMPION, RolloutState, Strategy, bucket, choose, route
 
 IDS = [f"request-{n}" for n in range(20_000)]
 
@@ -48,8 +48,19 @@ def test_choose(state: RolloutState, has_challenger: bool, target: str | None, e
 
 
 @pytest.mark.parametrize("strategy", ["none", "shadow", "canary", "blue_green", "ab"])
-@pytest.mark.parametrize("target", [None, CHAMPION, CHALLENGER, "unknown"])
-def test_without_a_challenger_every_request_is_the_champions(strategy: Strategy, target: str | None) -> None:
-    """The scorer relies on this to skip routing record by record when no challenger is loaded."""
-    state = RolloutState(strategy, 1, 1.0)
-    assert {choose(i, state, False, target) for i in IDS[:200]} == {CHAMPION}
+@pytest.mark.parametrize("has_challenger", [True, False])
+def test_route_is_choose_for_every_record_of_a_batch(strategy: Strategy, has_challenger: bool) -> None:
+    """Without a challenger ``route`` answers without hashing: it must still be what ``choose`` says."""
+    state = RolloutState(strategy, 1, 0.5)
+    targets = [None, CHAMPION, CHALLENGER, "unknown"]
+    ids_per_request = [IDS[n * 50 : (n + 1) * 50] for n in range(len(targets))]
+
+    routed = route(ids_per_request, targets, state, has_challenger)
+
+    assert routed == [
+        choose(i, state, has_challenger, target)
+        for ids, target in zip(ids_per_request, targets, strict=True)
+        for i in ids
+    ]
+    if not has_challenger:
+        assert set(routed) == {CHAMPION}
