@@ -20,6 +20,8 @@ NEW_YORK_WINTER = dt.timezone(dt.timedelta(hours=-5))
         [dt.datetime(2013, 1, 1, 5)],  # naive: taken as UTC, as polars takes it
         [dt.datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=dt.UTC)],  # before the epoch
         [dt.datetime(2026, 11, 23, 4, 5, 6, 123_456, tzinfo=dt.UTC), None],  # microseconds, a null
+        [dt.datetime(1970, 1, 1, 0, 59, 59, 999_999, tzinfo=dt.timezone(dt.timedelta(hours=1, minutes=30)))],
+        [dt.datetime(1, 1, 1, tzinfo=dt.UTC), dt.datetime(9999, 12, 31, 23, 59, 59, 999_999)],  # the extremes
         [],
     ],
 )
