@@ -5,7 +5,7 @@ as of 2013-01-21 (version 1 in the SQLite registry) and make it the champion. Me
 a subprocess with one uvicorn worker on 127.0.0.1, the load from a minimal asyncio HTTP/1.1 client
 (``Connection``, one keep-alive connection per concurrent caller) in this process:
 
-1. ours (``mlplatform.serving.server.serve``): single-record POSTs of the raw pre-event fields of
+1. ours (``mlplatform serve``): single-record POSTs of the raw pre-event fields of
    the 2013-01-20 flights (validation, online features, model, prediction log and metrics all
    included) at concurrency 1, 8 and 32: req/s, p50 and p99 latency, non-2xx and transport errors;
 2. ``mlflow models serve --env-manager local --workers 1`` gets the same flights as ready-made encoded
@@ -14,6 +14,12 @@ a subprocess with one uvicorn worker on 127.0.0.1, the load from a minimal async
 3. batch: 1,000 records in one POST to ours vs a bare ``booster.predict`` of the encoded matrix;
    then, in this process, the steps no service can skip (the pipeline's feature function, and the
    model's encoding and predict), whose sum bounds the batch ratio.
+
+Both servers run on the same CPU (``SERVE_CPUS``, by default the machine's last; ``SERVE_CPUS=``
+for every CPU): ours through its own ``--cpus``, MLflow's pinned before it starts, and the load
+generator runs on the other CPUs while they are measured. One worker pinned to one CPU is how the
+service runs fastest on a virtual machine (``mlplatform.lib.cpu_affinity``): side by side at
+concurrency 8, 1,418 against 1,048 req/s unpinned.
 
 Both servers run side by side and every level is measured in ``ROUNDS`` rounds, ours and MLflow's
 alternating, each figure the median over the rounds (every round is printed). One window of a few
@@ -45,6 +51,7 @@ import numpy as np
 import uvloop
 from common import REPO, median, report, temp_home, timed, verdict
 
+from mlplatform.lib.cpu_affinity import format_cpu_list, parse_cpu_list
 from mlplatform.lib.processes import stop_process_groups
 from mlplatform_tests.ports import free_port
 
@@ -72,6 +79,25 @@ def start(command: list[str], env: dict, home: Path, ready: str) -> tuple[subpro
         time.sleep(0.25)
     stop(process)
     raise RuntimeError(f"{command[:4]} did not become ready:\n{log.read_text()[-3000:]}")
+
+
+def server_cpus() -> set[int] | None:
+    """The CPUs both servers run on: ``SERVE_CPUS`` (a CPU list; empty for every CPU), by default the
+    last of this machine's when it has more than one, the load generator running on the others. One
+    worker on one CPU is how the service runs fastest on a virtual machine (``lib.cpu_affinity``),
+    and MLflow's server gets the same CPU."""
+    if "SERVE_CPUS" in os.environ:
+        return parse_cpu_list(os.environ["SERVE_CPUS"]) if os.environ["SERVE_CPUS"] else None
+    allowed = os.sched_getaffinity(0)
+    return {max(allowed)} if len(allowed) > 1 else None
+
+
+def pinned(command: list[str], cpus: set[int] | None) -> list[str]:
+    """``command`` run on ``cpus`` only: pinned, then exec'd, and its children inherit the pinning."""
+    if not cpus:
+        return command
+    pin = f"import os, sys; os.sched_setaffinity(0, {sorted(cpus)}); os.execv(sys.argv[1], sys.argv[1:])"
+    return [sys.executable, "-c", pin, *command]
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -246,12 +272,14 @@ def main() -> None:
                "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
         env.pop("MLPLATFORM_API_TOKEN", None)
 
-        launch = "from mlplatform.serving.server import serve; serve('127.0.0.1', {port}, 5.0)"
-        serve = [str(BIN / "mlflow"), "models", "serve", "-m", "models:/flight_delay/1", "--env-manager",
-                 "local", "-h", "127.0.0.1", "-p", "{port}", "--workers", "1"]  # fmt: skip
-        processes = []
+        cpus = server_cpus()
+        launch = [str(BIN / "mlplatform"), "serve", "--host", "127.0.0.1", "--port", "{port}",
+                  *(["--cpus", format_cpu_list(cpus)] if cpus else [])]  # fmt: skip
+        serve = pinned([str(BIN / "mlflow"), "models", "serve", "-m", "models:/flight_delay/1", "--env-manager",
+                        "local", "-h", "127.0.0.1", "-p", "{port}", "--workers", "1"], cpus)  # fmt: skip
+        processes, everywhere = [], os.sched_getaffinity(0)
         try:
-            ours, base = start([sys.executable, "-c", launch], env, home, "/ready")
+            ours, base = start(launch, env, home, "/ready")
             processes.append(ours)
             url = base + "/v1/pipelines/flight_delay/predict"
             mlflow_server, mlflow_base = start(serve, env, home, "/ping")
@@ -260,7 +288,10 @@ def main() -> None:
             assert answer.status_code == 200, answer.text[-2000:]
             agree = abs(answer.json()["predictions"][0] - model.booster.predict(matrix[:1])[0]) < 1e-9
             print(f"timed: ours and mlflow models serve models:/flight_delay/1 (same prediction: {agree}), "
-                  f"single records cycling over the {singles} flights of {DAY}, {ROUNDS} rounds", flush=True)  # fmt: skip
+                  f"single records cycling over the {singles} flights of {DAY}, {ROUNDS} rounds, "
+                  f"servers on CPUs {format_cpu_list(cpus) if cpus else 'all'}", flush=True)  # fmt: skip
+            if cpus and everywhere - cpus:
+                os.sched_setaffinity(0, everywhere - cpus)  # the load generator beside the servers
             measured = measure(
                 {"ours": (url, ours_bodies), "mlflow": (mlflow_base + "/invocations", mlflow_bodies)}
             )
@@ -268,6 +299,7 @@ def main() -> None:
             batch = json.dumps({"records": records[:BATCH]}).encode()
             batch_s = median(uvloop.run(post_repeatedly(url, batch, REPEATS)))
         finally:
+            os.sched_setaffinity(0, everywhere)
             for process in processes:
                 stop(process)
         bare_s = median([timed(model.booster.predict, matrix[:BATCH])[0] for _ in range(REPEATS)])

@@ -33,6 +33,8 @@ def test_replay_writes_one_file_per_day_and_is_idempotent(
             ["replay", "--pipeline", "flight_delay", "--days", "1", "--start", "2012-12-31"],
             "before the pipeline's start_date",
         ),
+        (["serve", "--cpus", "1-0"], "runs backwards"),
+        (["serve", "--cpus", "4096"], "CPU(s) 4096 are not among those this process may use"),
     ],
 )
 def test_bad_arguments_fail_with_a_message(
