@@ -49,13 +49,14 @@ def pin_process(cpus: set[int]) -> None:
     """Run every thread of this process, and every thread it starts later, on ``cpus`` only."""
     if not hasattr(os, "sched_setaffinity"):
         raise ValueError("pinning to CPUs needs Linux (sched_setaffinity); leave the CPU list unset")
+    if not cpus:
+        raise ValueError("no CPUs to pin to: give at least one")
     allowed = os.sched_getaffinity(0)
-    if not cpus or not cpus <= allowed:
+    if not cpus <= allowed:
         raise ValueError(
-            f"CPU(s) {format_cpu_list(cpus - allowed) or 'none'} are not among those this process "
-            f"may use ({format_cpu_list(allowed)})"
+            f"CPU(s) {format_cpu_list(cpus - allowed)} are not among those this process may use "
+            f"({format_cpu_list(allowed)})"
         )
-    os.sched_setaffinity(0, cpus)
-    for thread in os.listdir("/proc/self/task"):
+    for thread in os.listdir("/proc/self/task"):  # this thread among them
         with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
             os.sched_setaffinity(int(thread), cpus)

@@ -44,6 +44,8 @@ def test_cpus_the_process_may_not_use_are_refused_and_nothing_is_pinned() -> Non
     with pytest.raises(ValueError, match=rf"CPU\(s\) {unusable} are not among those this process may use"):
         pin_process({min(before), unusable})
     assert os.sched_getaffinity(0) == before
+    with pytest.raises(ValueError, match="no CPUs to pin to"):
+        pin_process(set())
 
 
 PINS = """
