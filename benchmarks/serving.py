@@ -93,10 +93,12 @@ def server_cpus() -> set[int] | None:
 
 
 def pinned(command: list[str], cpus: set[int] | None) -> list[str]:
-    """``command`` run on ``cpus`` only: pinned, then exec'd, and its children inherit the pinning."""
+    """``command`` run on ``cpus`` only: pinned as ``mlplatform serve --cpus`` pins itself, then
+    exec'd, and its children inherit the pinning."""
     if not cpus:
         return command
-    pin = f"import os, sys; os.sched_setaffinity(0, {sorted(cpus)}); os.execv(sys.argv[1], sys.argv[1:])"
+    pin = ("import os, sys; from mlplatform.lib.cpu_affinity import pin_process; "
+           f"pin_process({set(cpus)!r}); os.execv(sys.argv[1], sys.argv[1:])")  # fmt: skip
     return [sys.executable, "-c", pin, *command]
 
 
