@@ -11,7 +11,8 @@ a subprocess with one uvicorn worker on 127.0.0.1, the load from a minimal async
 2. ``mlflow models serve --env-manager local --workers 1`` gets the same flights as ready-made encoded
    feature rows (``dataframe_split``, one row a request, categoricals as the model's integer codes),
    so it does less work per request than ours; a probe checks it answers what our model answers;
-3. batch: 1,000 records in one POST to ours vs a bare ``booster.predict`` of the encoded matrix;
+3. batch: 1,000 records in one POST to ours, as JSON and as an Arrow IPC stream, vs a bare
+   ``booster.predict`` of the encoded matrix;
    then, in this process, the steps no service can skip (the pipeline's feature function, and the
    model's encoding and predict), whose sum bounds the batch ratio.
 
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import itertools
 import json
 import os
@@ -53,6 +55,7 @@ from common import REPO, median, report, temp_home, timed, verdict
 
 from mlplatform.lib.cpu_affinity import format_cpu_list, parse_cpu_list
 from mlplatform.lib.processes import stop_process_groups
+from mlplatform.serving.arrow_batch import ARROW_STREAM
 from mlplatform_tests.ports import free_port
 
 DAY, AS_OF, BATCH_DAY = "2013-01-20", "2013-01-21", "2013-01-19"
@@ -62,6 +65,13 @@ TARGET_RATIO, TARGET_P99_MS, TARGET_BATCH = 2.0, 10.0, 0.5
 COUNTS = ("requests", "non_2xx", "transport_errors")  # summed over a level's rounds
 JSON = {"Content-Type": "application/json"}
 BIN = Path(sys.executable).parent
+
+
+def ipc_stream(frame) -> bytes:
+    """A frame as the body of an Arrow batch request."""
+    buffer = io.BytesIO()
+    frame.write_ipc_stream(buffer)
+    return buffer.getvalue()
 
 
 def start(command: list[str], env: dict, home: Path, ready: str) -> tuple[subprocess.Popen, str]:
@@ -121,13 +131,13 @@ class Connection:
         self.parts = urlsplit(url)
         self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
-    async def post(self, body: bytes) -> int:
+    async def post(self, body: bytes, content_type: str = "application/json") -> int:
         """The response status; the body is read (by length or chunks) and dropped."""
         if self.streams is None:
             self.streams = await asyncio.open_connection(self.parts.hostname, self.parts.port)
         reader, writer = self.streams
         writer.write(f"POST {self.parts.path} HTTP/1.1\r\nHost: {self.parts.netloc}\r\nContent-Type: "
-                     f"application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)  # fmt: skip
+                     f"{content_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)  # fmt: skip
         status = int((await reader.readline()).split()[1])
         headers = {}
         while (line := await reader.readline()) not in (b"\r\n", b""):
@@ -177,14 +187,14 @@ async def load(url: str, bodies: list[bytes], concurrency: int, count: int) -> d
             "p99_ms": float(np.percentile(ms, 99)), **failures}  # fmt: skip
 
 
-async def post_repeatedly(url: str, body: bytes, repeats: int) -> list[float]:
+async def post_repeatedly(url: str, body: bytes, repeats: int, content_type: str) -> list[float]:
     """Seconds of each of ``repeats`` POSTs of ``body`` on one connection, after one untimed POST."""
     connection, seconds = Connection(url), []
     try:
-        assert await connection.post(body) == 200
+        assert await connection.post(body, content_type) == 200
         for _ in range(repeats):
             started = time.perf_counter()
-            assert await connection.post(body) == 200
+            assert await connection.post(body, content_type) == 200
             seconds.append(time.perf_counter() - started)
     finally:
         connection.close()
@@ -264,6 +274,7 @@ def main() -> None:
         features = keys.join(features, on=spec.entity, maintain_order="left", validate="1:1")
         assert features.height == raw.height, (features.height, raw.height)
         records = json.loads(raw.select(spec.serving_columns).write_json())
+        arrow_batch = ipc_stream(raw.select(spec.serving_columns).head(BATCH))  # the same records
         matrix = model.encoding.matrix(features)  # row i is the flight of records[i]
         singles = store.read(spec.name, "raw", DAY).height  # the 2013-01-20 flights come first
         ours_bodies = [json.dumps(r).encode() for r in records[:singles]]
@@ -299,7 +310,8 @@ def main() -> None:
             )
             ours_figures, mlflow_figures = measured["ours"], measured["mlflow"]
             batch = json.dumps({"records": records[:BATCH]}).encode()
-            batch_s = median(uvloop.run(post_repeatedly(url, batch, REPEATS)))
+            batch_s = median(uvloop.run(post_repeatedly(url, batch, REPEATS, JSON["Content-Type"])))
+            arrow_s = median(uvloop.run(post_repeatedly(url, arrow_batch, REPEATS, ARROW_STREAM)))
         finally:
             os.sched_setaffinity(0, everywhere)
             for process in processes:
@@ -318,7 +330,7 @@ def main() -> None:
             rows.append((f"c={c:<2} {who} (non-2xx {f['non_2xx']}, errors {f['transport_errors']})", line))
         target = (">= 2", verdict(ratios[c] >= TARGET_RATIO)) if c == 8 else ()
         rows.append((f"c={c:<2} ratio ours/mlflow req/s", f"{ratios[c]:.2f}", *target))
-    p99, batch_ratio = ours_figures[8]["p99_ms"], bare_s / batch_s
+    p99, batch_ratio, arrow_ratio = ours_figures[8]["p99_ms"], bare_s / batch_s, bare_s / arrow_s
     bound = bare_s / (floor_s["features_s"] + floor_s["model_s"])
     rows += [
         ("c=8  our p99, median of the rounds", f"{p99:.2f} ms", "< 10 ms", verdict(p99 < TARGET_P99_MS)),
@@ -326,6 +338,8 @@ def main() -> None:
         (f"batch {BATCH}: service, median of {REPEATS}", f"{BATCH / batch_s:,.0f} rows/s ({batch_s * 1e3:.1f} ms)"),
         (f"batch {BATCH}: bare booster.predict", f"{BATCH / bare_s:,.0f} rows/s ({bare_s * 1e3:.2f} ms)"),
         ("batch ratio service/bare", f"{batch_ratio:.3f}", ">= 0.5", verdict(batch_ratio >= TARGET_BATCH)),
+        (f"batch {BATCH} as an Arrow IPC stream: service", f"{BATCH / arrow_s:,.0f} rows/s ({arrow_s * 1e3:.1f} ms)"),
+        ("batch ratio service (Arrow)/bare", f"{arrow_ratio:.3f}", ">= 0.5", verdict(arrow_ratio >= TARGET_BATCH)),
         (f"batch {BATCH} in process: features (the pipeline's function)", f"{floor_s['features_s'] * 1e3:.2f} ms"),
         (f"batch {BATCH} in process: encode and predict", f"{floor_s['model_s'] * 1e3:.2f} ms"),
         ("batch ratio bound: bare / (features + encode and predict)", f"{bound:.3f}"),
@@ -334,9 +348,11 @@ def main() -> None:
         "ratio_c8": ratios[8] >= TARGET_RATIO,
         "p99_c8": p99 < TARGET_P99_MS,
         "batch": batch_ratio >= TARGET_BATCH,
+        "batch_arrow": arrow_ratio >= TARGET_BATCH,
     }
     figures: dict[str, Any] = {"ours": ours_figures, "mlflow": mlflow_figures, "ratio": ratios,
                "batch": {"rows": BATCH, "service_s": batch_s, "bare_s": bare_s, "ratio": batch_ratio,
+                         "service_arrow_s": arrow_s, "ratio_arrow": arrow_ratio,
                          **floor_s, "ratio_bound": bound},
                "targets": {"ratio_c8": TARGET_RATIO, "p99_c8_ms": TARGET_P99_MS, "batch": TARGET_BATCH}, "met": met}  # fmt: skip
     report("serving", rows, figures)

@@ -1,7 +1,8 @@
 """The prediction service: FastAPI app over every declared pipeline's registered models.
 
-``POST /v1/pipelines/{pipeline}/predict`` takes one record or ``{"records": [...]}`` and answers
-each with the prediction, the model version and the variant. Bad input is a 4xx whose JSON body
+``POST /v1/pipelines/{pipeline}/predict`` takes one record or ``{"records": [...]}`` as JSON, or a
+batch as an Arrow IPC stream (``arrow_batch``), and answers each record with the prediction, the
+model version and the variant. Bad input is a 4xx whose JSON body
 names the field or the problem, never a 500. Health, readiness and Prometheus metrics stay open;
 predict and model endpoints need ``Authorization: Bearer $MLPLATFORM_API_TOKEN`` when it is set.
 """
@@ -22,21 +23,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import ValidationError
-from pydantic_core import from_json, to_json
+from pydantic_core import to_json
 from starlette.types import Receive, Scope, Send
 
 from mlplatform.lib.spec import PipelineSpec
+from mlplatform.serving.arrow_batch import ARROW_STREAM, ArrowRecords
 from mlplatform.serving.batching import MicroBatcher
 from mlplatform.serving.metrics import Metrics
 from mlplatform.serving.online import OnlineFeatures
 from mlplatform.serving.prediction_log import PredictionLog
 from mlplatform.serving.registry_models import RegistryModels
 from mlplatform.serving.routing import CHALLENGER, CHAMPION
-from mlplatform.serving.schema import RecordValidator
+from mlplatform.serving.schema import RecordValidator, Rejected
 from mlplatform.serving.scoring import Job, Scorer
 
 _PREDICT_PATH = re.compile(r"/v1/pipelines/([^/]+)/predict")
@@ -44,6 +46,11 @@ _JSON_HEADER = (b"content-type", b"application/json")
 Headers = list[tuple[bytes, bytes]]  # an ASGI scope's: lower-case names
 Answer = tuple[int, bytes]  # status and JSON body
 Endpoint = Callable[[str, Headers, bytes], Awaitable[Answer]]
+
+
+def _is_arrow(headers: Headers) -> bool:
+    content_type = _header(headers, b"content-type") or ""
+    return content_type.partition(";")[0].strip().lower() == ARROW_STREAM
 
 
 def _header(headers: Headers, name: bytes) -> str | None:
@@ -104,6 +111,7 @@ class RequestIds:
 class Pipeline:
     spec: PipelineSpec
     validator: RecordValidator
+    arrow: ArrowRecords
     online: OnlineFeatures
     models: RegistryModels
 
@@ -112,13 +120,9 @@ def _problem(status: int, problem: str, **details: Any) -> JSONResponse:
     return JSONResponse({"error": problem, **details}, status_code=status)
 
 
-def _field_errors(error: ValidationError) -> list[dict]:
-    return [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in error.errors()]
-
-
 def _predict_body(pipelines: dict[str, Pipeline], max_batch: int) -> dict:
     """The predict route's body for the OpenAPI page (the endpoint reads the body itself): one record
-    of a pipeline, or ``{"records": [...]}``."""
+    of a pipeline, or ``{"records": [...]}``, or an Arrow IPC stream."""
     record = {"anyOf": [p.validator.model.model_json_schema() for p in pipelines.values()]}
     batch = {
         "type": "object",
@@ -127,7 +131,14 @@ def _predict_body(pipelines: dict[str, Pipeline], max_batch: int) -> dict:
         "additionalProperties": False,
     }
     schema = {"anyOf": [record, batch]}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    arrow = {
+        "type": "string",
+        "format": "binary",
+        "description": f"A batch of at most {max_batch} records as an Arrow IPC stream: one column per "
+        "field of a record, one row per record.",
+    }
+    content = {"application/json": {"schema": schema}, ARROW_STREAM: {"schema": arrow}}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 def create_app(
@@ -234,31 +245,20 @@ def create_app(
             return reject(404, f"unknown pipeline {name!r}", pipelines=sorted(pipelines))
         pipeline = pipelines[name]
         try:
-            body = from_json(content)  # NaN and Infinity parse, and fail validation by name
-        except ValueError as exc:
-            return reject(400, f"malformed JSON: {exc}")
-        batch = isinstance(body, dict) and "records" in body
-        raw = body["records"] if batch else [body]
-        if not isinstance(raw, list):
-            return reject(422, "records must be a list of objects", field="records")
-        if not raw:
-            return reject(422, "records is empty: send at least one record", field="records")
-        if len(raw) > max_batch:
-            return reject(413, f"{len(raw)} records exceed the maximum batch of {max_batch}", field="records")
-        try:
-            columns = pipeline.validator.columns(raw)
-        except ValidationError as exc:
-            errors = _field_errors(exc)
-            if not batch:
-                errors = [{**e, "field": e["field"].split(".", 1)[-1]} for e in errors]
-            return reject(422, "invalid record(s)", fields=errors)
+            if _is_arrow(headers):
+                columns: dict[str, list] | pl.DataFrame = pipeline.arrow.frame(content, max_batch)
+                size, batch = len(columns), True
+            else:
+                columns, size, batch = pipeline.validator.request(content, max_batch)
+        except Rejected as rejected:
+            return reject(rejected.status, rejected.problem, **rejected.details)
         if CHAMPION not in pipeline.models.snapshot.models:
             return reject(503, f"pipeline {name!r} has no champion model loaded yet")
         request_id = _header(headers, b"x-request-id") or request_ids()
         target = _header(headers, b"x-target-variant")
         if target is not None and target not in (CHAMPION, CHALLENGER):
             return reject(400, f"X-Target-Variant must be {CHAMPION!r} or {CHALLENGER!r}, not {target!r}")
-        answered = await batchers[name].submit(Job(columns, len(raw), request_id, batch, target, started))
+        answered = await batchers[name].submit(Job(columns, size, request_id, batch, target, started))
         latency[name].observe(time.perf_counter() - started)
         return 200, answered
 
@@ -282,5 +282,9 @@ def build_pipeline(
 
     online = OnlineFeatures(spec, ParquetWarehouse(warehouse_root))
     return Pipeline(
-        spec, RecordValidator(spec), online, models or RegistryModels(spec.name, client, poll_seconds)
+        spec,
+        RecordValidator(spec),
+        ArrowRecords(spec),
+        online,
+        models or RegistryModels(spec.name, client, poll_seconds),
     )

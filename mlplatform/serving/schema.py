@@ -8,6 +8,9 @@ field types of the record model, costs a fraction of building one model object p
 column fails, or a record is not a plain object with exactly the declared fields, the per-record
 model validates the request instead, so a rejected request is named by record and field exactly as
 before and an accepted one gets the same values either way.
+
+A refused request raises ``Rejected``: the HTTP status, the problem, and the field(s) it names. The
+Arrow IPC batch format (``arrow_batch``) refuses by the same contract, the same way.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pydantic import (
     ValidationError,
     create_model,
 )
+from pydantic_core import from_json
 
 from mlplatform.lib.spec import ColumnSpec, PipelineSpec
 
@@ -37,6 +41,15 @@ _TYPES: dict[str, Any] = {
     "date": dt.date,
     "datetime": dt.datetime,
 }
+
+
+class Rejected(Exception):
+    """A predict request the contract refuses: its HTTP status, the problem, and details (``field``
+    or ``fields``) that name what is wrong."""
+
+    def __init__(self, status: int, problem: str, **details: Any) -> None:
+        super().__init__(problem)
+        self.status, self.problem, self.details = status, problem, details
 
 
 def _field(column: ColumnSpec) -> tuple[Any, Any]:
@@ -84,3 +97,33 @@ class RecordValidator:
                 pass  # the record model names the record as well as the field
         validated = self._records.validate_python(records)
         return {name: [getattr(m, name) for m in validated] for name in self._columns}
+
+    def request(self, content: bytes, max_batch: int) -> tuple[dict[str, list], int, bool]:
+        """A JSON predict body (one record, or ``{"records": [...]}``) as validated columns, with its
+        number of records and whether it is a batch; ``Rejected`` names what is wrong with it."""
+        try:
+            body = from_json(content)  # NaN and Infinity parse, and fail validation by name
+        except ValueError as exc:
+            raise Rejected(400, f"malformed JSON: {exc}") from None
+        batch = isinstance(body, dict) and "records" in body
+        records = body["records"] if batch else [body]
+        if not isinstance(records, list):
+            raise Rejected(422, "records must be a list of objects", field="records")
+        if not records:
+            raise Rejected(422, "records is empty: send at least one record", field="records")
+        if len(records) > max_batch:
+            raise Rejected(
+                413, f"{len(records)} records exceed the maximum batch of {max_batch}", field="records"
+            )
+        try:
+            columns = self.columns(records)
+        except ValidationError as exc:
+            errors = [
+                {
+                    "field": ".".join(str(p) for p in e["loc"][0 if batch else 1 :]) or "record",
+                    "problem": e["msg"],
+                }
+                for e in exc.errors()
+            ]
+            raise Rejected(422, "invalid record(s)", fields=errors) from None
+        return columns, len(records), batch

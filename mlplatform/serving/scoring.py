@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -40,9 +40,10 @@ POLARS_ENCODE_ROWS = 64  # above this many rows one polars query encodes the log
 
 @dataclass(frozen=True)
 class Job:
-    """One validated predict request: its columns, and how its records are named and routed."""
+    """One validated predict request: its columns (lists from JSON, or the typed frame an Arrow batch
+    arrives as), and how its records are named and routed."""
 
-    columns: dict[str, list]
+    columns: dict[str, list] | pl.DataFrame
     size: int
     request_id: str
     batch: bool  # a batch request: record n is "<request_id>:<n>" and the answer is a list
@@ -76,11 +77,7 @@ class Scorer:
     def __call__(self, jobs: Sequence[Job]) -> tuple[list[bytes], Callable[[], None]]:
         """Each job's JSON answer, and the follow-up work."""
         snapshot = self.models.snapshot
-        raw = self.online.frame(
-            jobs[0].columns
-            if len(jobs) == 1
-            else {c: [v for job in jobs for v in job.columns[c]] for c in self.online.raw_schema}
-        )
+        raw = self._raw(jobs)
         features, days = self.online.features(raw)
         ids_per_job = [job.ids for job in jobs]
         ids = [i for job_ids in ids_per_job for i in job_ids]
@@ -132,6 +129,24 @@ class Scorer:
         failed = {n: snapshot.models[v] for n, v in failures}
         return bodies, partial(
             self._follow_up, scored, {v: snapshot.models[v] for v in set(variants)}, shadow, failed
+        )
+
+    def _raw(self, jobs: Sequence[Job]) -> pl.DataFrame:
+        """The jobs' records as one frame typed by the raw schema: single JSON records (the usual
+        micro-batch) joined as lists into one frame, an Arrow batch's frame as it is."""
+        if len(jobs) == 1:
+            only = jobs[0].columns
+            return only if isinstance(only, pl.DataFrame) else self.online.frame(only)
+        if not any(isinstance(job.columns, pl.DataFrame) for job in jobs):
+            lists = [cast(dict[str, list], job.columns) for job in jobs]
+            return self.online.frame(
+                {c: [v for job in lists for v in job[c]] for c in self.online.raw_schema}
+            )
+        return pl.concat(
+            [
+                job.columns if isinstance(job.columns, pl.DataFrame) else self.online.frame(job.columns)
+                for job in jobs
+            ]
         )
 
     def _follow_up(

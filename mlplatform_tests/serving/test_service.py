@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import time
@@ -13,6 +14,7 @@ import pytest
 
 from mlplatform.lib.model import FEW_ROWS
 from mlplatform.lib.tracking import load_version
+from mlplatform.serving.arrow_batch import ARROW_STREAM
 from mlplatform.serving.online import FILTER_MIN_ROWS, OnlineFeatures
 from mlplatform.serving.prediction_log import read_log
 from mlplatform_tests.harness import Harness
@@ -54,6 +56,8 @@ def test_the_openapi_page_documents_the_predict_body(flights_served: tuple[Harne
     record, batch = body["schema"]["anyOf"]
     assert set(record["anyOf"][0]["properties"]) == set(harness.spec.serving_columns)
     assert batch["properties"]["records"]["maxItems"] == 50  # the Service's max_batch
+    arrow = paths["/v1/pipelines/{name}/predict"]["post"]["requestBody"]["content"][ARROW_STREAM]
+    assert arrow["schema"]["format"] == "binary" and "at most 50 records" in arrow["schema"]["description"]
 
 
 @pytest.mark.parametrize("filter_min_rows", [FILTER_MIN_ROWS, 0])
@@ -112,6 +116,80 @@ def test_single_and_batch_predictions_are_the_registered_models(
     for batch, rows in ((small, 10), (large, len(records))):
         answers = batch.json()["predictions"]
         assert [a["prediction"] for a in answers] == pytest.approx(list(expected[:rows]), abs=1e-12)
+
+
+def _ipc(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_ipc_stream(buffer)
+    return buffer.getvalue()
+
+
+def _logged(service: Service, prefix: str, rows: int) -> pl.DataFrame:
+    deadline = time.monotonic() + 10
+    while True:
+        logged = read_log(service.log_root, "flight_delay").filter(
+            pl.col("request_id").str.starts_with(prefix)
+        )
+        if logged.height >= rows or time.monotonic() > deadline:
+            return logged.sort("request_id")
+        time.sleep(0.1)
+
+
+def test_an_arrow_batch_is_answered_and_logged_as_its_json_records(
+    flights_served: tuple[Harness, Service],
+) -> None:
+    """The frame a client holds (the raw table's own column types), sent as an Arrow IPC stream."""
+    harness, service = flights_served
+    raw = (
+        harness.store.read("flight_delay", "raw", DAY)
+        .head(10 + FEW_ROWS)
+        .select(harness.spec.serving_columns)
+    )
+    url = f"{service.url}/v1/pipelines/flight_delay/predict"
+
+    as_json = httpx.post(
+        url, json={"records": json.loads(raw.write_json())}, headers={**AUTH, "X-Request-Id": "json-batch"}
+    )
+    as_arrow = httpx.post(
+        url, content=_ipc(raw), headers={**AUTH, "Content-Type": ARROW_STREAM, "X-Request-Id": "arrow-batch"}
+    )
+
+    assert as_json.status_code == 200 and as_arrow.status_code == 200, as_arrow.text
+    answers = as_arrow.json()["predictions"]
+    assert [a["request_id"] for a in answers] == [f"arrow-batch:{n}" for n in range(raw.height)]
+    assert [a["prediction"] for a in answers] == [a["prediction"] for a in as_json.json()["predictions"]]
+    logged_json, logged_arrow = (
+        _logged(service, prefix, raw.height) for prefix in ("json-batch:", "arrow-batch:")
+    )
+    assert logged_arrow.height == raw.height
+    assert logged_arrow["inputs"].to_list() == logged_json["inputs"].to_list()
+
+
+def test_a_bad_arrow_batch_is_a_422_naming_the_field(flights_served: tuple[Harness, Service]) -> None:
+    harness, service = flights_served
+    raw = harness.store.read("flight_delay", "raw", DAY).head(5).select(harness.spec.serving_columns)
+    url = f"{service.url}/v1/pipelines/flight_delay/predict"
+    headers = {**AUTH, "Content-Type": f"{ARROW_STREAM}; charset=binary"}
+
+    wrong_type = httpx.post(
+        url, content=_ipc(raw.with_columns(pl.col("month").cast(pl.Float64))), headers=headers
+    )
+    out_of_range = httpx.post(url, content=_ipc(raw.with_columns(hour=pl.lit(24))), headers=headers)
+    garbage = httpx.post(url, content=b"not arrow", headers=headers)
+    still = httpx.post(url, content=_ipc(raw), headers=headers)
+
+    assert wrong_type.status_code == 422 and wrong_type.json()["fields"][0]["field"] == "month"
+    assert out_of_range.status_code == 422
+    assert out_of_range.json()["fields"] == [
+        {
+            "field": "hour",
+            "problem": "Input should be less than or equal to 23",
+            "rows": [0, 1, 2, 3, 4],
+            "count": 5,
+        }
+    ]
+    assert garbage.status_code == 400 and "malformed Arrow IPC stream" in garbage.json()["error"]
+    assert still.status_code == 200 and len(still.json()["predictions"]) == 5
 
 
 @pytest.mark.parametrize(
