@@ -1,0 +1,55 @@
+"""Scoring a micro-batch directly (no server): the real registered model, real reference tables."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+from mlplatform.lib.tracking import load_version
+from mlplatform.serving.arrow_batch import ArrowRecords
+from mlplatform.serving.metrics import Metrics
+from mlplatform.serving.online import OnlineFeatures
+from mlplatform.serving.prediction_log import PredictionLog
+from mlplatform.serving.registry_models import PinnedModels, Served, Snapshot
+from mlplatform.serving.schema import RecordValidator
+from mlplatform.serving.scoring import Job, Scorer
+from mlplatform_tests.harness import Harness
+
+
+def test_json_records_and_an_arrow_batch_in_one_micro_batch_get_their_own_answers(
+    trained_flights: tuple[Harness, dict], tmp_path: Path
+) -> None:
+    """Single JSON requests and an Arrow batch that wait together are scored as one frame; each
+    request gets what it would get alone."""
+    harness, _ = trained_flights
+    spec = harness.spec
+    raw = harness.store.read(spec.name, "raw", "2013-01-20").head(5).select(spec.serving_columns)
+    records = json.loads(raw.write_json())
+    buffer = io.BytesIO()
+    raw.tail(3).write_ipc_stream(buffer)
+    validator = RecordValidator(spec)
+
+    def json_job(record: dict, request_id: str) -> Job:
+        columns, size, batch = validator.request(json.dumps(record).encode(), 10)
+        return Job(columns, size, request_id, batch, None, time.perf_counter())
+
+    arrow = ArrowRecords(spec).frame(buffer.getvalue(), 10)
+    jobs = [
+        json_job(records[0], "a"),
+        Job(arrow, arrow.height, "b", True, None, time.perf_counter()),
+        json_job(records[1], "c"),
+    ]
+    models = PinnedModels(spec.name, Snapshot({"champion": Served("1", load_version(spec.name, "1"), 0.5)}))
+    scorer = Scorer(
+        spec.name, OnlineFeatures(spec, harness.store), models, PredictionLog(tmp_path), Metrics()
+    )
+
+    together, _ = scorer(jobs)
+    alone = [scorer([job])[0][0] for job in jobs]
+
+    assert together == alone
+    answers = [json.loads(body) for body in together]
+    assert [answer["request_id"] for answer in answers[1]["predictions"]] == ["b:0", "b:1", "b:2"]
+    assert answers[0]["request_id"] == "a" and answers[2]["request_id"] == "c"
