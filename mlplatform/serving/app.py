@@ -2,9 +2,9 @@
 
 ``POST /v1/pipelines/{pipeline}/predict`` takes one record or ``{"records": [...]}`` as JSON, or a
 batch as an Arrow IPC stream (``arrow_batch``), and answers each record with the prediction, the
-model version and the variant. Bad input is a 4xx whose JSON body
-names the field or the problem, never a 500. Health, readiness and Prometheus metrics stay open;
-predict and model endpoints need ``Authorization: Bearer $MLPLATFORM_API_TOKEN`` when it is set.
+model version and the variant. Bad input is a 4xx whose JSON body names the field or the problem,
+never a 500. Health, readiness and Prometheus metrics stay open; predict and model endpoints need
+``Authorization: Bearer $MLPLATFORM_API_TOKEN`` when it is set.
 """
 
 from __future__ import annotations
