@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import itertools
 import json
 import os
@@ -55,7 +54,7 @@ from common import REPO, median, report, temp_home, timed, verdict
 
 from mlplatform.lib.cpu_affinity import format_cpu_list, parse_cpu_list
 from mlplatform.lib.processes import stop_process_groups
-from mlplatform.serving.arrow_batch import ARROW_STREAM
+from mlplatform.serving.arrow_batch import ARROW_STREAM, ipc_stream
 from mlplatform_tests.ports import free_port
 
 DAY, AS_OF, BATCH_DAY = "2013-01-20", "2013-01-21", "2013-01-19"
@@ -65,13 +64,6 @@ TARGET_RATIO, TARGET_P99_MS, TARGET_BATCH = 2.0, 10.0, 0.5
 COUNTS = ("requests", "non_2xx", "transport_errors")  # summed over a level's rounds
 JSON = {"Content-Type": "application/json"}
 BIN = Path(sys.executable).parent
-
-
-def ipc_stream(frame) -> bytes:
-    """A frame as the body of an Arrow batch request."""
-    buffer = io.BytesIO()
-    frame.write_ipc_stream(buffer)
-    return buffer.getvalue()
 
 
 def start(command: list[str], env: dict, home: Path, ready: str) -> tuple[subprocess.Popen, str]:

@@ -81,6 +81,13 @@ def _violations(name: str, column: ColumnSpec) -> list[tuple[str, pl.Expr]]:
     return first
 
 
+def ipc_stream(frame: pl.DataFrame) -> bytes:
+    """A frame as the body of an Arrow batch request (for clients: what the service reads)."""
+    buffer = io.BytesIO()
+    frame.write_ipc_stream(buffer)
+    return buffer.getvalue()
+
+
 class ArrowRecords:
     """Arrow IPC request bodies to the typed request frame, or ``Rejected`` naming the problem."""
 

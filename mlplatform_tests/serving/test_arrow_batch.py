@@ -3,14 +3,13 @@ the same fields (and records) named when not. Plain code, no server: records bui
 
 from __future__ import annotations
 
-import io
 import json
 
 import polars as pl
 import pytest
 
 from mlplatform.lib.pipelines import load_spec
-from mlplatform.serving.arrow_batch import ROWS_NAMED, ArrowRecords
+from mlplatform.serving.arrow_batch import ROWS_NAMED, ArrowRecords, ipc_stream
 from mlplatform.serving.online import OnlineFeatures
 from mlplatform.serving.schema import RecordValidator, Rejected
 
@@ -39,12 +38,6 @@ RECORDS = [
 ]
 
 
-def _ipc(frame: pl.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.write_ipc_stream(buffer)
-    return buffer.getvalue()
-
-
 def _json_frame(records: list[dict]) -> pl.DataFrame:
     columns, _, _ = VALIDATOR.request(json.dumps({"records": records}).encode(), 1000)
     return OnlineFeatures(SPEC, None).frame(columns)  # no warehouse: frame() reads no table
@@ -70,17 +63,17 @@ def test_a_frame_library_s_column_types_give_the_json_path_s_frame(retyped: pl.E
     sent = EXPECTED.with_columns(retyped)
     assert sent.schema != EXPECTED.schema
 
-    typed = ARROW.frame(_ipc(sent), 1000)
+    typed = ARROW.frame(ipc_stream(sent), 1000)
 
     assert typed.schema == EXPECTED.schema
     assert typed.equals(EXPECTED)
 
 
 def test_an_all_null_column_is_a_nullable_field_and_nothing_else() -> None:
-    accepted = ARROW.frame(_ipc(EXPECTED.with_columns(tailnum=pl.lit(None))), 1000)
+    accepted = ARROW.frame(ipc_stream(EXPECTED.with_columns(tailnum=pl.lit(None))), 1000)
     assert accepted["tailnum"].null_count() == len(RECORDS)
     with pytest.raises(Rejected) as refused:
-        ARROW.frame(_ipc(EXPECTED.with_columns(carrier=pl.lit(None))), 1000)
+        ARROW.frame(ipc_stream(EXPECTED.with_columns(carrier=pl.lit(None))), 1000)
     assert [(f["field"], f["rows"]) for f in refused.value.details["fields"]] == [("carrier", [0, 1, 2])]
 
 
@@ -105,7 +98,7 @@ def test_a_broken_value_names_the_same_records_and_field_either_way(case: str) -
     with pytest.raises(Rejected) as as_json:
         VALIDATOR.request(json.dumps({"records": records}).encode(), 1000)
     with pytest.raises(Rejected) as as_arrow:
-        ARROW.frame(_ipc(frame), 1000)
+        ARROW.frame(ipc_stream(frame), 1000)
 
     named_json = [(f["field"], f["problem"]) for f in as_json.value.details["fields"]]
     [named_arrow] = as_arrow.value.details["fields"]
@@ -133,7 +126,7 @@ def test_a_broken_value_names_the_same_records_and_field_either_way(case: str) -
 )
 def test_a_wrong_column_is_named(sent: pl.DataFrame, field: str, problem: str) -> None:
     with pytest.raises(Rejected) as refused:
-        ARROW.frame(_ipc(sent), 1000)
+        ARROW.frame(ipc_stream(sent), 1000)
     assert refused.value.status == 422
     [named] = refused.value.details["fields"]
     assert named["field"] == field and problem in named["problem"]
@@ -142,7 +135,7 @@ def test_a_wrong_column_is_named(sent: pl.DataFrame, field: str, problem: str) -
 def test_only_the_first_offending_rows_are_listed_and_all_are_counted() -> None:
     many = pl.concat([EXPECTED] * 10).with_columns(month=pl.lit(0))
     with pytest.raises(Rejected) as refused:
-        ARROW.frame(_ipc(many), 1000)
+        ARROW.frame(ipc_stream(many), 1000)
     [named] = refused.value.details["fields"]
     assert named["rows"] == list(range(ROWS_NAMED)) and named["count"] == many.height
 
@@ -152,9 +145,9 @@ def test_only_the_first_offending_rows_are_listed_and_all_are_counted() -> None:
     [
         (b"", 1000, 400, "malformed Arrow IPC stream"),
         (b'{"records": []}', 1000, 400, "malformed Arrow IPC stream"),
-        (_ipc(EXPECTED.head(0)), 1000, 422, "the batch is empty"),
-        (_ipc(EXPECTED), 2, 413, "3 records exceed the maximum batch of 2"),
-        (_ipc(EXPECTED.with_columns(flight=pl.lit(2**64 - 1, pl.UInt64))), 1000, 422, "'flight'"),
+        (ipc_stream(EXPECTED.head(0)), 1000, 422, "the batch is empty"),
+        (ipc_stream(EXPECTED), 2, 413, "3 records exceed the maximum batch of 2"),
+        (ipc_stream(EXPECTED.with_columns(flight=pl.lit(2**64 - 1, pl.UInt64))), 1000, 422, "'flight'"),
     ],
     ids=["empty body", "JSON sent as Arrow", "no rows", "too many rows", "u64 above i64"],
 )

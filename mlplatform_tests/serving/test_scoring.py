@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from pathlib import Path
 
 from mlplatform.lib.tracking import load_version
-from mlplatform.serving.arrow_batch import ArrowRecords
+from mlplatform.serving.arrow_batch import ArrowRecords, ipc_stream
 from mlplatform.serving.metrics import Metrics
 from mlplatform.serving.online import OnlineFeatures
 from mlplatform.serving.prediction_log import PredictionLog
@@ -27,15 +26,13 @@ def test_json_records_and_an_arrow_batch_in_one_micro_batch_get_their_own_answer
     spec = harness.spec
     raw = harness.store.read(spec.name, "raw", "2013-01-20").head(5).select(spec.serving_columns)
     records = json.loads(raw.write_json())
-    buffer = io.BytesIO()
-    raw.tail(3).write_ipc_stream(buffer)
     validator = RecordValidator(spec)
 
     def json_job(record: dict, request_id: str) -> Job:
         columns, size, batch = validator.request(json.dumps(record).encode(), 10)
         return Job(columns, size, request_id, batch, None, time.perf_counter())
 
-    arrow = ArrowRecords(spec).frame(buffer.getvalue(), 10)
+    arrow = ArrowRecords(spec).frame(ipc_stream(raw.tail(3)), 10)
     jobs = [
         json_job(records[0], "a"),
         Job(arrow, arrow.height, "b", True, None, time.perf_counter()),

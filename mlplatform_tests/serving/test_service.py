@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import time
@@ -14,7 +13,7 @@ import pytest
 
 from mlplatform.lib.model import FEW_ROWS
 from mlplatform.lib.tracking import load_version
-from mlplatform.serving.arrow_batch import ARROW_STREAM
+from mlplatform.serving.arrow_batch import ARROW_STREAM, ipc_stream
 from mlplatform.serving.online import FILTER_MIN_ROWS, OnlineFeatures
 from mlplatform.serving.prediction_log import read_log
 from mlplatform_tests.harness import Harness
@@ -118,12 +117,6 @@ def test_single_and_batch_predictions_are_the_registered_models(
         assert [a["prediction"] for a in answers] == pytest.approx(list(expected[:rows]), abs=1e-12)
 
 
-def _ipc(frame: pl.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.write_ipc_stream(buffer)
-    return buffer.getvalue()
-
-
 def _logged(service: Service, prefix: str, rows: int) -> pl.DataFrame:
     deadline = time.monotonic() + 10
     while True:
@@ -151,7 +144,9 @@ def test_an_arrow_batch_is_answered_and_logged_as_its_json_records(
         url, json={"records": json.loads(raw.write_json())}, headers={**AUTH, "X-Request-Id": "json-batch"}
     )
     as_arrow = httpx.post(
-        url, content=_ipc(raw), headers={**AUTH, "Content-Type": ARROW_STREAM, "X-Request-Id": "arrow-batch"}
+        url,
+        content=ipc_stream(raw),
+        headers={**AUTH, "Content-Type": ARROW_STREAM, "X-Request-Id": "arrow-batch"},
     )
 
     assert as_json.status_code == 200 and as_arrow.status_code == 200, as_arrow.text
@@ -172,11 +167,11 @@ def test_a_bad_arrow_batch_is_a_422_naming_the_field(flights_served: tuple[Harne
     headers = {**AUTH, "Content-Type": f"{ARROW_STREAM}; charset=binary"}
 
     wrong_type = httpx.post(
-        url, content=_ipc(raw.with_columns(pl.col("month").cast(pl.Float64))), headers=headers
+        url, content=ipc_stream(raw.with_columns(pl.col("month").cast(pl.Float64))), headers=headers
     )
-    out_of_range = httpx.post(url, content=_ipc(raw.with_columns(hour=pl.lit(24))), headers=headers)
+    out_of_range = httpx.post(url, content=ipc_stream(raw.with_columns(hour=pl.lit(24))), headers=headers)
     garbage = httpx.post(url, content=b"not arrow", headers=headers)
-    still = httpx.post(url, content=_ipc(raw), headers=headers)
+    still = httpx.post(url, content=ipc_stream(raw), headers=headers)
 
     assert wrong_type.status_code == 422 and wrong_type.json()["fields"][0]["field"] == "month"
     assert out_of_range.status_code == 422
