@@ -2,9 +2,11 @@
 
 A caller that already holds its records as a data frame (polars, pandas through pyarrow, Spark)
 can send them as an Arrow IPC stream (``Content-Type: application/vnd.apache.arrow.stream``): one
-column per serving field, one row per record. Reading 1,000 rows takes about 0.04 ms where parsing
-the same records as JSON takes 1 ms, and the contract is checked as columns, in one polars query
-(0.6 ms) instead of value by value (1.1 ms), so the request never becomes Python objects at all.
+column per serving field, one row per record. Reading 1,000 rows takes about 0.03 ms where parsing
+the same records as JSON takes 1 ms, and the contract is checked as columns (typing 0.2 ms, one
+query asking whether any rule is broken 0.3 ms) instead of value by value (validation 1.1 ms and
+the typed frame 0.7 ms): the request never becomes Python objects at all. Only a refused request
+pays for counting and naming the offending rows of each rule.
 
 The contract is the one the JSON records are held to (``schema.RecordValidator``), from the same
 pipeline spec: exactly the serving fields, each of its declared type, no nulls where the field is
@@ -56,9 +58,7 @@ def _typed(name: str, column: ColumnSpec, dtype: pl.DataType) -> pl.Expr:
 
 
 def _violations(name: str, column: ColumnSpec) -> list[tuple[str, pl.Expr]]:
-    """(problem, true where a row breaks it) for each rule of the field's contract. A row is named
-    for the first rule it breaks only, as the JSON path names it once (infinity is not finite; it
-    is not also above the maximum)."""
+    """(problem, true where a row breaks it) for each rule of the field's contract."""
     value = pl.col(name)
     rules = []
     if not column.nullable:
@@ -73,9 +73,15 @@ def _violations(name: str, column: ColumnSpec) -> list[tuple[str, pl.Expr]]:
         quoted = [repr(v) for v in column.allowed]
         listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
         rules.append((f"Input should be {listed}", ~value.is_in(column.allowed)))
+    return [(problem, broken.fill_null(False)) for problem, broken in rules]
+
+
+def _first_broken(rules: list[tuple[str, pl.Expr]]) -> list[tuple[str, pl.Expr]]:
+    """Each rule true only where no earlier rule of the field is broken: a row is named for the
+    first rule it breaks, as the JSON path names it once (infinity is not finite; it is not also
+    above the maximum)."""
     first, earlier = [], pl.lit(False)
     for problem, broken in rules:
-        broken = broken.fill_null(False)
         first.append((problem, broken & ~earlier))
         earlier = earlier | broken
     return first
@@ -93,7 +99,17 @@ class ArrowRecords:
 
     def __init__(self, spec: PipelineSpec) -> None:
         self.columns = {name: spec.schema_.columns[name] for name in spec.serving_columns}
-        self.rules = {name: _violations(name, column) for name, column in self.columns.items()}
+        rules = {name: _violations(name, column) for name, column in self.columns.items()}
+        self._any_broken = [
+            broken.any().alias(f"{name} {n}")
+            for name, field in rules.items()
+            for n, (_, broken) in enumerate(field)
+        ]
+        self.checks = [
+            (name, problem, broken)
+            for name, field in rules.items()
+            for problem, broken in _first_broken(field)
+        ]
 
     def frame(self, body: bytes, max_batch: int) -> pl.DataFrame:
         try:
@@ -132,12 +148,15 @@ class ArrowRecords:
             raise Rejected(422, "invalid record(s)", fields=problems)
 
     def _check_values(self, typed: pl.DataFrame) -> None:
-        """One query counts every rule's offending rows; only a request that breaks one pays for
-        naming the rows."""
-        checks = [(name, problem, broken) for name, rules in self.rules.items() for problem, broken in rules]
-        counts = typed.select(broken.sum().alias(str(n)) for n, (_, _, broken) in enumerate(checks)).row(0)
+        """One query asks whether any row breaks any rule; only a request that does pays for
+        counting and naming the rows of each rule."""
+        if not any(typed.select(self._any_broken).row(0)):
+            return
+        counts = typed.select(broken.sum().alias(str(n)) for n, (_, _, broken) in enumerate(self.checks)).row(
+            0
+        )
         problems = []
-        for (name, problem, broken), count in zip(checks, counts, strict=True):
+        for (name, problem, broken), count in zip(self.checks, counts, strict=True):
             if count:
                 rows = typed.select(pl.arg_where(broken).head(ROWS_NAMED)).to_series().to_list()
                 problems.append({"field": name, "problem": problem, "rows": rows, "count": count})
