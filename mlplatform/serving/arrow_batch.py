@@ -105,11 +105,12 @@ class ArrowRecords:
             for name, field in rules.items()
             for n, (_, broken) in enumerate(field)
         ]
-        self.checks = [
+        self._checks = [
             (name, problem, broken)
             for name, field in rules.items()
             for problem, broken in _first_broken(field)
         ]
+        self._counts = [broken.sum().alias(str(n)) for n, (_, _, broken) in enumerate(self._checks)]
 
     def frame(self, body: bytes, max_batch: int) -> pl.DataFrame:
         try:
@@ -152,11 +153,9 @@ class ArrowRecords:
         counting and naming the rows of each rule."""
         if not any(typed.select(self._any_broken).row(0)):
             return
-        counts = typed.select(broken.sum().alias(str(n)) for n, (_, _, broken) in enumerate(self.checks)).row(
-            0
-        )
+        counts = typed.select(self._counts).row(0)
         problems = []
-        for (name, problem, broken), count in zip(self.checks, counts, strict=True):
+        for (name, problem, broken), count in zip(self._checks, counts, strict=True):
             if count:
                 rows = typed.select(pl.arg_where(broken).head(ROWS_NAMED)).to_series().to_list()
                 problems.append({"field": name, "problem": problem, "rows": rows, "count": count})

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -137,8 +137,8 @@ class Scorer:
         if len(jobs) == 1:
             only = jobs[0].columns
             return only if isinstance(only, pl.DataFrame) else self.online.frame(only)
-        if not any(isinstance(job.columns, pl.DataFrame) for job in jobs):
-            lists = [cast(dict[str, list], job.columns) for job in jobs]
+        lists = [job.columns for job in jobs if not isinstance(job.columns, pl.DataFrame)]
+        if len(lists) == len(jobs):
             return self.online.frame(
                 {c: [v for job in lists for v in job[c]] for c in self.online.raw_schema}
             )

@@ -283,14 +283,7 @@ def test_every_answer_is_in_the_prediction_log_once(flights_served: tuple[Harnes
             headers={**AUTH, "X-Request-Id": f"log-{n}"},
         )
         ids.append(response.json()["request_id"])
-    deadline = time.monotonic() + 10
-    while True:
-        logged = read_log(service.log_root, "flight_delay").filter(
-            pl.col("request_id").str.starts_with("log-")
-        )
-        if logged.height >= 30 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    logged = _logged(service, "log-", 30)
     assert sorted(logged["request_id"].to_list()) == sorted(ids)
     assert set(logged["model_version"]) == {"1"} and set(logged["variant"]) == {"champion"}
     assert all(not math.isnan(v) for v in logged["prediction"])
