@@ -48,6 +48,17 @@ def prediction_log_dir() -> str:
     return os.environ.get("MLPLATFORM_PREDICTION_LOG", str(home() / "predictions"))
 
 
+def max_body_bytes() -> int | None:
+    """The largest predict request body the service reads; unset means its default, sized by the
+    largest batch the specs allow."""
+    value = os.environ.get("MLPLATFORM_MAX_BODY_BYTES")
+    if not value:
+        return None
+    if not value.isdigit() or int(value) == 0:
+        raise ValueError(f"MLPLATFORM_MAX_BODY_BYTES must be a positive number of bytes, not {value!r}")
+    return int(value)
+
+
 def s3_endpoint_url() -> str | None:
     """An S3-compatible server (MinIO, moto, ...); unset means AWS S3 itself."""
     return os.environ.get("MLPLATFORM_S3_ENDPOINT_URL") or None

@@ -45,7 +45,8 @@ _PREDICT_PATH = re.compile(r"/v1/pipelines/([^/]+)/predict")
 _JSON_HEADER = (b"content-type", b"application/json")
 Headers = list[tuple[bytes, bytes]]  # an ASGI scope's: lower-case names
 Answer = tuple[int, bytes]  # status and JSON body
-Endpoint = Callable[[str, Headers, bytes], Awaitable[Answer]]
+BODY_BYTES_PER_RECORD = 4096  # a flight record is about 250 bytes of JSON: room for far wider ones
+Endpoint = Callable[[str, Headers, bytes | None], Awaitable[Answer]]  # no body: it was too large
 
 
 def _is_arrow(headers: Headers) -> bool:
@@ -60,13 +61,27 @@ def _header(headers: Headers, name: bytes) -> str | None:
     return None
 
 
-async def _body(receive: Receive) -> bytes:
-    chunks = []
+class TooLarge(Exception):
+    """A request body longer than the service accepts."""
+
+
+async def _body(headers: Headers, receive: Receive, limit: int) -> bytes:
+    """The whole body, refused as soon as it is known to pass ``limit`` bytes: before reading when
+    Content-Length says so, or at the chunk that crosses it when the body is streamed. A client
+    cannot make the service hold more than ``limit`` bytes of one request in memory."""
+    declared = _header(headers, b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge
+    chunks, size = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             break
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge
+        chunks.append(chunk)
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
@@ -79,14 +94,18 @@ class PredictionService(FastAPI):
     a record. The route is registered as usual too (the OpenAPI page, and any other way in)."""
 
     predict_endpoint: Endpoint | None = None
+    max_body_bytes: int = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and self.predict_endpoint is not None:
             match = _PREDICT_PATH.fullmatch(scope["path"])
             if match is not None:
-                status, body = await self.predict_endpoint(
-                    match.group(1), scope["headers"], await _body(receive)
-                )
+                content: bytes | None
+                try:
+                    content = await _body(scope["headers"], receive, self.max_body_bytes)
+                except TooLarge:
+                    content = None
+                status, body = await self.predict_endpoint(match.group(1), scope["headers"], content)
                 headers = [_JSON_HEADER, (b"content-length", str(len(body)).encode())]
                 await send({"type": "http.response.start", "status": status, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
@@ -147,11 +166,16 @@ def create_app(
     api_token: str | None = None,
     max_batch: int = 1000,
     freeze_heap: bool = False,
+    max_body_bytes: int | None = None,
 ) -> FastAPI:
-    """The service. ``freeze_heap`` (for a process that only serves): once the models are loaded,
+    """The service. A predict body longer than ``max_body_bytes`` (by default
+    ``BODY_BYTES_PER_RECORD`` for each record of the largest batch) is a 413, refused before it is
+    read whole. ``freeze_heap`` (for a process that only serves): once the models are loaded,
     move every object alive into the garbage collector's permanent generation. The imported
     libraries and models are half a million objects; a full collection over them pauses every
     request for hundreds of milliseconds, and they never become garbage."""
+    if max_body_bytes is None:
+        max_body_bytes = max_batch * BODY_BYTES_PER_RECORD
     metrics = Metrics()
     batchers: dict[str, MicroBatcher[Job, bytes]] = {
         name: MicroBatcher(Scorer(name, p.online, p.models, log, metrics), f"score-{name}")
@@ -229,7 +253,7 @@ def create_app(
     latency = {name: metrics.latency.labels(name) for name in pipelines}
     request_ids = RequestIds()
 
-    async def answer(name: str, headers: Headers, content: bytes) -> Answer:
+    async def answer(name: str, headers: Headers, content: bytes | None) -> Answer:
         started = time.perf_counter()
 
         def reject(status: int, problem: str, **details: Any) -> Answer:
@@ -243,6 +267,8 @@ def create_app(
             return reject(401, "missing or wrong bearer token")
         if name not in pipelines:
             return reject(404, f"unknown pipeline {name!r}", pipelines=sorted(pipelines))
+        if content is None:
+            return reject(413, f"request body exceeds {max_body_bytes} bytes", limit=max_body_bytes)
         pipeline = pipelines[name]
         try:
             if _is_arrow(headers):
@@ -268,6 +294,7 @@ def create_app(
         return Response(body, status_code=status, media_type="application/json")
 
     app.predict_endpoint = answer
+    app.max_body_bytes = max_body_bytes
     return app
 
 

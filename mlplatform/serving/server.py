@@ -18,7 +18,7 @@ def app_from_environment(
     poll_seconds: float = 5.0, flush_seconds: float = 1.0, freeze_heap: bool = False
 ) -> FastAPI:
     """Every declared pipeline, the registry at MLFLOW_TRACKING_URI, the warehouse and prediction
-    log under MLPLATFORM_HOME, and MLPLATFORM_API_TOKEN if set; read now, at start-up."""
+    log under MLPLATFORM_HOME, MLPLATFORM_API_TOKEN and MLPLATFORM_MAX_BODY_BYTES if set; read now, at start-up."""
     uri = settings.mlflow_tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -28,7 +28,8 @@ def app_from_environment(
     }
     log = PredictionLog(settings.prediction_log_dir(), flush_seconds)
     max_batch = min((p.spec.rollout.max_batch for p in pipelines.values()), default=1000)
-    return create_app(pipelines, log, os.environ.get("MLPLATFORM_API_TOKEN") or None, max_batch, freeze_heap)
+    token = os.environ.get("MLPLATFORM_API_TOKEN") or None
+    return create_app(pipelines, log, token, max_batch, freeze_heap, settings.max_body_bytes())
 
 
 def serve(host: str, port: int, poll_seconds: float) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from mlplatform.lib.model import FEW_ROWS
 from mlplatform.lib.tracking import load_version
+from mlplatform.serving.app import BODY_BYTES_PER_RECORD
 from mlplatform.serving.arrow_batch import ARROW_STREAM, ipc_stream
 from mlplatform.serving.online import FILTER_MIN_ROWS, OnlineFeatures
 from mlplatform.serving.prediction_log import read_log
@@ -261,6 +262,40 @@ def test_a_non_finite_float_is_a_422_naming_the_field(
     assert single.json()["fields"] == [{"field": "distance", "problem": problem}]
     assert batch.status_code == 422, batch.text
     assert batch.json()["fields"] == [{"field": "1.distance", "problem": problem}]  # record 1, field distance
+
+
+def _padded(record: dict, size: int) -> bytes:
+    """A valid record followed by whitespace (still valid JSON) to ``size`` bytes."""
+    content = json.dumps(record).encode()
+    return content + b" " * (size - len(content))
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_body_over_the_limit_is_a_413_naming_it(
+    flights_served: tuple[Harness, Service], framing: str
+) -> None:
+    """The test service allows batches of 50, so 50 * 4 KiB bytes: a valid record padded past that is
+    refused by its declared length, or by the chunk that crosses it when it is streamed."""
+    harness, service = flights_served
+    limit = 50 * BODY_BYTES_PER_RECORD
+    record = _requests(harness, n=1)[0]
+    url = f"{service.url}/v1/pipelines/flight_delay/predict"
+    headers = {"Content-Type": "application/json", **AUTH}
+    fits = httpx.post(url, content=_padded(record, limit), headers=headers)
+    body = _padded(record, limit + 1)
+    if framing == "chunked":
+        chunks = [body[i : i + 16_384] for i in range(0, len(body), 16_384)]
+        response = httpx.post(url, content=iter(chunks), headers=headers)
+        assert "content-length" not in response.request.headers
+    else:
+        response = httpx.post(url, content=body, headers=headers)
+
+    assert fits.status_code == 200, fits.text
+    assert response.status_code == 413, response.text
+    assert response.json() == {"error": f"request body exceeds {limit} bytes", "limit": limit}
+    assert 'pipeline="flight_delay",status="413",variant="none"' in httpx.get(f"{service.url}/metrics").text
+    still = httpx.post(url, json=record, headers=AUTH)
+    assert still.status_code == 200
 
 
 def test_unknown_pipeline_is_404(flights_served: tuple[Harness, Service]) -> None:
