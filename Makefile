@@ -39,7 +39,7 @@ test: $(STAMP)
 # CI stages (.github/workflows/ci.yml), each a thin call to the tests or commands above.
 .PHONY: test-lib test-deploy validate-data train-smoke
 test-lib: $(STAMP)
-	$(BIN)/pytest mlplatform_tests/lib
+	$(BIN)/pytest mlplatform_tests/core
 
 test-deploy: $(STAMP)
 	$(BIN)/pytest mlplatform_tests/deploy

@@ -41,10 +41,10 @@ def first_empty_day(landing: Path, patterns: list[str], days: list[str]) -> str 
 
 def bare_loop(spec, landing: Path, static: dict, store, days: list[str], spent: dict) -> dict[str, int]:
     """The assets' library work for ``days`` without Dagster; rows written and seconds per table."""
-    from mlplatform.lib.contracts import build_schema, validate_days
-    from mlplatform.lib.feature_gates import feature_contract, feature_schema_gate, leakage_gate
-    from mlplatform.lib.features import attach_label, compute_features
-    from mlplatform.lib.ingest import ingest_files
+    from mlplatform.core.data.contracts import build_schema, validate_days
+    from mlplatform.core.data.ingest import ingest_files
+    from mlplatform.core.features.compute import attach_label, compute_features
+    from mlplatform.core.features.gates import feature_contract, feature_schema_gate, leakage_gate
 
     daily = {"raw": (spec.schema_, spec.source.path, spec.source.partition_expr)}
     daily |= {n: (r.schema_, r.path, r.partition_expr) for n, r in spec.references.items() if r.partitioned}
@@ -99,12 +99,12 @@ def main() -> None:
         import dagster as dg
         import polars as pl
 
+        from mlplatform.core import settings
+        from mlplatform.core.data.replay import replay
+        from mlplatform.core.data.warehouse import ParquetWarehouse
+        from mlplatform.core.pipelines import load_spec
         from mlplatform.definitions import defs as load_defs
-        from mlplatform.lib import settings
-        from mlplatform.lib.orchestration.bootstrap import RANGE_END, RANGE_START
-        from mlplatform.lib.pipelines import load_spec
-        from mlplatform.lib.replay import replay
-        from mlplatform.lib.warehouse import ParquetWarehouse
+        from mlplatform.orchestration.bootstrap import RANGE_END, RANGE_START
 
         spec = load_spec("flight_delay")
         landing = settings.landing_dir(spec.name)

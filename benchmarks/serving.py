@@ -19,7 +19,7 @@ a subprocess with one uvicorn worker on 127.0.0.1, the load from a minimal async
 Both servers run on the same CPU (``SERVE_CPUS``, by default the machine's last; ``SERVE_CPUS=``
 for every CPU): ours through its own ``--cpus``, MLflow's pinned before it starts, and the load
 generator runs on the other CPUs while they are measured. One worker pinned to one CPU is how the
-service runs fastest on a virtual machine (``mlplatform.lib.cpu_affinity``): side by side at
+service runs fastest on a virtual machine (``mlplatform.serving.cpu_affinity``): side by side at
 concurrency 8, 1,418 against 1,048 req/s unpinned.
 
 Both servers run side by side and every level is measured in ``ROUNDS`` rounds, ours and MLflow's
@@ -52,9 +52,9 @@ import numpy as np
 import uvloop
 from common import REPO, median, report, temp_home, timed, verdict
 
-from mlplatform.lib.cpu_affinity import format_cpu_list, parse_cpu_list
-from mlplatform.lib.processes import stop_process_groups
+from mlplatform.core.processes import stop_process_groups
 from mlplatform.serving.arrow_batch import ARROW_STREAM, ipc_stream
+from mlplatform.serving.cpu_affinity import format_cpu_list, parse_cpu_list
 from mlplatform_tests.ports import free_port
 
 DAY, AS_OF, BATCH_DAY = "2013-01-20", "2013-01-21", "2013-01-19"
@@ -86,7 +86,7 @@ def start(command: list[str], env: dict, home: Path, ready: str) -> tuple[subpro
 def server_cpus() -> set[int] | None:
     """The CPUs both servers run on: ``SERVE_CPUS`` (a CPU list; empty for every CPU), by default the
     last of this machine's when it has more than one, the load generator running on the others. One
-    worker on one CPU is how the service runs fastest on a virtual machine (``lib.cpu_affinity``),
+    worker on one CPU is how the service runs fastest on a virtual machine (``serving.cpu_affinity``),
     and MLflow's server gets the same CPU."""
     if "SERVE_CPUS" in os.environ:
         return parse_cpu_list(os.environ["SERVE_CPUS"]) if os.environ["SERVE_CPUS"] else None
@@ -99,7 +99,7 @@ def pinned(command: list[str], cpus: set[int] | None) -> list[str]:
     exec'd, and its children inherit the pinning."""
     if not cpus:
         return command
-    pin = ("import os, sys; from mlplatform.lib.cpu_affinity import pin_process; "
+    pin = ("import os, sys; from mlplatform.serving.cpu_affinity import pin_process; "
            f"pin_process({set(cpus)!r}); os.execv(sys.argv[1], sys.argv[1:])")  # fmt: skip
     return [sys.executable, "-c", pin, *command]
 
@@ -240,7 +240,7 @@ def setup(home: Path):
     with log.open("w") as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         import dagster as dg
 
-        from mlplatform.lib.pipelines import load_spec
+        from mlplatform.core.pipelines import load_spec
         from mlplatform_tests.harness import Harness, small_window
 
         with dg.instance_for_test() as instance:
@@ -256,7 +256,7 @@ def main() -> None:
         os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # temp_home restores the environment
         import polars as pl
 
-        from mlplatform.lib.tracking import load_version
+        from mlplatform.core.training.tracking import load_version
 
         spec, store, uri = harness.spec, harness.store, harness.tracking.uri()
         model = load_version("flight_delay", "1")

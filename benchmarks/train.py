@@ -29,8 +29,8 @@ TARGET_RATIO = 1.3
 
 def prepare_features(spec, landing, store) -> None:
     """Write the ``features`` partitions as the asset computes them (no gates evaluated)."""
-    from mlplatform.lib.features import attach_label, compute_features
-    from mlplatform.lib.landing import read_landing_file
+    from mlplatform.core.data.landing import read_landing_file
+    from mlplatform.core.features.compute import attach_label, compute_features
 
     refs = spec.references.items()
     read = lambda path, schema: read_landing_file(landing / path, schema, spec.source.null_values)  # noqa: E731
@@ -44,10 +44,10 @@ def prepare_features(spec, landing, store) -> None:
 
 def asset_pieces(spec, store, tracking, split, params: dict) -> dict[str, float]:
     """Seconds of each piece of the asset's work, calling the same library functions in turn."""
-    from mlplatform.lib.metrics import best_f1_threshold, classification_metrics
-    from mlplatform.lib.model import Encoding
-    from mlplatform.lib.tracking import log_training
-    from mlplatform.lib.training import train_model
+    from mlplatform.core.evaluation.metrics import best_f1_threshold, classification_metrics
+    from mlplatform.core.training.fit import train_model
+    from mlplatform.core.training.model import Encoding
+    from mlplatform.core.training.tracking import log_training
 
     label, categorical, numeric = spec.label.name, spec.features.categorical, spec.features.numeric
     seconds: dict[str, float] = {}
@@ -89,14 +89,14 @@ def main() -> None:
         import dagster as dg
         import lightgbm as lgb
 
+        from mlplatform.core import settings
+        from mlplatform.core.data.replay import replay
+        from mlplatform.core.data.warehouse import ParquetWarehouse
+        from mlplatform.core.pipelines import load_spec
+        from mlplatform.core.training.fit import BASE_PARAMS, TimeSplit
+        from mlplatform.core.training.model import Encoding
         from mlplatform.definitions import defs as load_defs
-        from mlplatform.lib import settings
-        from mlplatform.lib.model import Encoding
-        from mlplatform.lib.orchestration.resources import MlflowTracking
-        from mlplatform.lib.pipelines import load_spec
-        from mlplatform.lib.replay import replay
-        from mlplatform.lib.training import BASE_PARAMS, TimeSplit
-        from mlplatform.lib.warehouse import ParquetWarehouse
+        from mlplatform.orchestration.resources import MlflowTracking
 
         spec = load_spec("flight_delay")
         landing, store = settings.landing_dir(spec.name), ParquetWarehouse(settings.warehouse_root())

@@ -1,6 +1,6 @@
 """``mlplatform``: the platform's own commands (replay, bootstrap, up, serve, rollback, sql).
 
-Everything here is a thin shell over library code: replay over ``lib.replay``, bootstrap over the
+Everything here is a thin shell over library code: replay over ``core.data.replay``, bootstrap over the
 same assets the Dagster UI materializes, recorded in the same Dagster instance.
 """
 
@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from mlplatform.lib import settings
-from mlplatform.lib.processes import stop_process_groups
+from mlplatform.core import settings
+from mlplatform.core.processes import stop_process_groups
 
 
 def _date(value: str) -> dt.date:
@@ -27,8 +27,8 @@ def _date(value: str) -> dt.date:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from mlplatform.lib.pipelines import load_spec
-    from mlplatform.lib.replay import replay
+    from mlplatform.core.data.replay import replay
+    from mlplatform.core.pipelines import load_spec
 
     spec = load_spec(args.pipeline)
     start = args.start or spec.source.start_date
@@ -40,7 +40,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
-    from mlplatform.lib.orchestration.bootstrap import bootstrap
+    from mlplatform.orchestration.bootstrap import bootstrap
 
     cmd_replay(args)
     return bootstrap(args.pipeline, args.start, args.days, retrain=args.retrain)
@@ -136,9 +136,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """With ``--cpus``, the process is pinned before the service's libraries are imported: polars
-    sizes its thread pool to the CPUs it may use when it is imported (see ``lib.cpu_affinity``)."""
+    sizes its thread pool to the CPUs it may use when it is imported (see ``serving.cpu_affinity``)."""
     if args.cpus:
-        from mlplatform.lib.cpu_affinity import parse_cpu_list, pin_process
+        from mlplatform.serving.cpu_affinity import parse_cpu_list, pin_process
 
         pin_process(parse_cpu_list(args.cpus))
     from mlplatform.serving.server import serve
@@ -165,7 +165,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from mlplatform.definitions import defs
-    from mlplatform.lib.orchestration.bootstrap import backfill_models
+    from mlplatform.orchestration.bootstrap import backfill_models
 
     with dg.DagsterInstance.get() as instance:
         failed = backfill_models(defs(), instance, args.pipeline, args.first, args.last, args.gated)
@@ -175,7 +175,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from mlplatform.lib.orchestration.simulation import POLICIES, simulate
+    from mlplatform.orchestration.simulation import POLICIES, simulate
 
     policies = list(POLICIES) if args.policy == "all" else args.policy.split(",")
     unknown = [p for p in policies if p not in POLICIES]
@@ -190,8 +190,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     import polars as pl
 
-    from mlplatform.lib.sql import connect
-    from mlplatform.lib.warehouse import ParquetWarehouse
+    from mlplatform.core.data.sql import connect
+    from mlplatform.core.data.warehouse import ParquetWarehouse
 
     connection, views = connect(ParquetWarehouse(settings.warehouse_root()))
     pl.Config.set_tbl_rows(50)

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from mlplatform.lib.orchestration.alerts import AlertNotifier
-from mlplatform.lib.orchestration.executors import executor_from_environment
-from mlplatform.lib.orchestration.resources import (
+from mlplatform.orchestration.alerts import AlertNotifier
+from mlplatform.orchestration.executors import executor_from_environment
+from mlplatform.orchestration.resources import (
     LandingZone,
     MlflowTracking,
     PredictionLogFiles,

@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from mlplatform.lib.pipelines import load_spec
+from mlplatform.core.pipelines import load_spec
 from mlplatform_tests.harness import Harness, small_window
 
 TRAIN_AS_OF = "2013-01-21"  # the small window (14 + 3 + 3 days) ends the day before

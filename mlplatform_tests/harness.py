@@ -10,18 +10,18 @@ from pathlib import Path
 import dagster as dg
 import mlflow
 
-from mlplatform.lib.orchestration.alerts import AlertNotifier
-from mlplatform.lib.orchestration.component import pipeline_definitions
-from mlplatform.lib.orchestration.resources import (
+from mlplatform.core.data.replay import replay
+from mlplatform.core.data.warehouse import ParquetWarehouse
+from mlplatform.core.spec import PipelineSpec
+from mlplatform.orchestration.alerts import AlertNotifier
+from mlplatform.orchestration.component import pipeline_definitions
+from mlplatform.orchestration.resources import (
     LandingZone,
     LocalWarehouse,
     MlflowTracking,
     PredictionLogFiles,
     Warehouse,
 )
-from mlplatform.lib.replay import replay
-from mlplatform.lib.spec import PipelineSpec
-from mlplatform.lib.warehouse import ParquetWarehouse
 
 
 def small_window(spec: PipelineSpec, train: int = 14, validation: int = 3, test: int = 3) -> PipelineSpec:

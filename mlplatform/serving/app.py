@@ -30,7 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic_core import to_json
 from starlette.types import Receive, Scope, Send
 
-from mlplatform.lib.spec import PipelineSpec
+from mlplatform.core.spec import PipelineSpec
 from mlplatform.serving.arrow_batch import ARROW_STREAM, ArrowRecords
 from mlplatform.serving.batching import MicroBatcher
 from mlplatform.serving.metrics import Metrics
@@ -305,7 +305,7 @@ def build_pipeline(
     poll_seconds: float,
     models: RegistryModels | None = None,
 ) -> Pipeline:
-    from mlplatform.lib.warehouse import ParquetWarehouse
+    from mlplatform.core.data.warehouse import ParquetWarehouse
 
     online = OnlineFeatures(spec, ParquetWarehouse(warehouse_root))
     return Pipeline(

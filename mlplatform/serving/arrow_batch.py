@@ -24,7 +24,7 @@ import io
 
 import polars as pl
 
-from mlplatform.lib.spec import POLARS_TYPES, ColumnSpec, PipelineSpec
+from mlplatform.core.spec import POLARS_TYPES, ColumnSpec, PipelineSpec
 from mlplatform.serving.schema import Rejected
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from mlplatform.lib.data_gates import partition_days
-from mlplatform.lib.features import compute_features
-from mlplatform.lib.spec import POLARS_TYPES, PipelineSpec
-from mlplatform.lib.timestamps import typed_series
-from mlplatform.lib.warehouse import ParquetWarehouse
+from mlplatform.core.data.gates import partition_days
+from mlplatform.core.data.timestamps import typed_series
+from mlplatform.core.data.warehouse import ParquetWarehouse
+from mlplatform.core.features.compute import compute_features
+from mlplatform.core.spec import POLARS_TYPES, PipelineSpec
 
 FILTER_MIN_ROWS = 1000  # below this, a join over the whole table costs less than selecting its rows
 FILTER_MAX_SHARE = 0.1  # request rows per table row above which the whole table is passed

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import polars as pl
 
-from mlplatform.lib.storage import open_files
-from mlplatform.lib.timestamps import typed_series
+from mlplatform.core.data.storage import open_files
+from mlplatform.core.data.timestamps import typed_series
 
 COLUMNS: dict[str, pl.DataType] = {
     "request_id": pl.String(),

@@ -21,10 +21,10 @@ from typing import cast
 
 from mlflow import MlflowClient
 
-from mlplatform.lib.deploy import read_state
-from mlplatform.lib.model import TabularModel
-from mlplatform.lib.registry import CHALLENGER, CHAMPION, PREVIOUS
-from mlplatform.lib.tracking import load_version
+from mlplatform.core.deployment.apply import read_state
+from mlplatform.core.deployment.registry import CHALLENGER, CHAMPION, PREVIOUS
+from mlplatform.core.training.model import TabularModel
+from mlplatform.core.training.tracking import load_version
 from mlplatform.serving.routing import RolloutState, Strategy
 
 KEEP_SECONDS = 60.0

@@ -31,7 +31,7 @@ from pydantic import (
 )
 from pydantic_core import from_json
 
-from mlplatform.lib.spec import ColumnSpec, PipelineSpec
+from mlplatform.core.spec import ColumnSpec, PipelineSpec
 
 _TYPES: dict[str, Any] = {
     "int": StrictInt,

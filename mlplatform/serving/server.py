@@ -8,8 +8,8 @@ import mlflow
 from fastapi import FastAPI
 from mlflow import MlflowClient
 
-from mlplatform.lib import settings
-from mlplatform.lib.pipelines import load_specs
+from mlplatform.core import settings
+from mlplatform.core.pipelines import load_specs
 from mlplatform.serving.app import build_pipeline, create_app
 from mlplatform.serving.prediction_log import PredictionLog
 

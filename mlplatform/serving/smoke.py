@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from mlplatform.lib.spec import PipelineSpec
-from mlplatform.lib.tracking import load_version
+from mlplatform.core.spec import PipelineSpec
+from mlplatform.core.training.tracking import load_version
 from mlplatform.serving.app import build_pipeline, create_app
 from mlplatform.serving.prediction_log import PredictionLog
 from mlplatform.serving.registry_models import PinnedModels, Served, Snapshot

@@ -19,7 +19,7 @@ from dagster._core.instance.config import dagster_instance_config
 from dagster._serdes.config_class import class_from_code_pointer
 from dagster_k8s import K8sRunLauncher, k8s_job_executor
 
-from mlplatform.lib.orchestration.executors import (
+from mlplatform.orchestration.executors import (
     EXECUTOR_VARIABLE,
     K8S_CONFIG_VARIABLE,
     executor_from_environment,

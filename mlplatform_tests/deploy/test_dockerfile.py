@@ -178,7 +178,7 @@ def ignored(path: str) -> bool:
         ".mlplatform/warehouse/x.parquet",
         ".git/HEAD",
         "benchmarks/results/train.json",
-        "mlplatform/lib/__pycache__/x.pyc",
+        "mlplatform/core/__pycache__/x.pyc",
         ".pytest_cache/v",
         ".ruff_cache/x",
         ".mypy_cache/x",

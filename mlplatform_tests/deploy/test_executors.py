@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from mlplatform.definitions import defs
-from mlplatform.lib.orchestration.executors import (
+from mlplatform.orchestration.executors import (
     EXECUTOR_VARIABLE,
     K8S_CONFIG_VARIABLE,
     executor_from_environment,

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import pytest
 
-from mlplatform.lib.orchestration.alerts import AlertNotifier
+from mlplatform.orchestration.alerts import AlertNotifier
 
 
 class _Receiver(BaseHTTPRequestHandler):

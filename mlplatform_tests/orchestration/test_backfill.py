@@ -7,7 +7,7 @@ import datetime as dt
 import dagster as dg
 import mlflow
 
-from mlplatform.lib.orchestration.bootstrap import backfill_models
+from mlplatform.orchestration.bootstrap import backfill_models
 from mlplatform_tests.harness import Harness, failure_messages
 
 

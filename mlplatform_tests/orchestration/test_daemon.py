@@ -26,9 +26,9 @@ import polars as pl
 import pytest
 import yaml
 
-from mlplatform.lib.pipelines import defs_dir
-from mlplatform.lib.processes import stop_process_groups
-from mlplatform.lib.spec import PipelineSpec
+from mlplatform.core.pipelines import defs_dir
+from mlplatform.core.processes import stop_process_groups
+from mlplatform.core.spec import PipelineSpec
 from mlplatform_tests.harness import Harness
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from mlplatform.lib.registry import aliases
+from mlplatform.core.deployment.registry import aliases
 from mlplatform_tests.harness import Harness, check_evaluations, failure_messages
 
 

@@ -15,10 +15,10 @@ import polars as pl
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from mlplatform.lib.pipelines import load_spec
-from mlplatform.lib.registry import aliases
-from mlplatform.lib.tracking import load_version
-from mlplatform.lib.training import TimeSplit
+from mlplatform.core.deployment.registry import aliases
+from mlplatform.core.pipelines import load_spec
+from mlplatform.core.training.fit import TimeSplit
+from mlplatform.core.training.tracking import load_version
 from mlplatform_tests.harness import Harness, check_evaluations, failure_messages
 
 

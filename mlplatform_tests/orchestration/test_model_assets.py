@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlplatform.lib.tracking import load_version
+from mlplatform.core.training.tracking import load_version
 from mlplatform_tests.conftest import TRAIN_AS_OF
 from mlplatform_tests.harness import Harness, failure_messages
 

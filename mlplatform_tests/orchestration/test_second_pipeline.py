@@ -16,14 +16,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from mlplatform.lib.pipelines import load_spec
+from mlplatform.core.pipelines import load_spec
 from mlplatform_tests.harness import Harness, failure_messages
 
 ASSETS = ["raw", "machines", "features", "model", "evaluation", "candidate"]
 ASSETS += ["deployment", "prediction_log", "live_performance", "drift"]
 
 DEFS_YAML = """
-type: mlplatform.lib.orchestration.component.ModelPipeline
+type: mlplatform.orchestration.component.ModelPipeline
 attributes:
   spec:
     name: machine_failure

@@ -17,9 +17,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from mlplatform.lib.pipelines import load_spec
-from mlplatform.lib.spec import PipelineSpec, RolloutStage
-from mlplatform.lib.triggers import next_day
+from mlplatform.core.monitoring.triggers import next_day
+from mlplatform.core.pipelines import load_spec
+from mlplatform.core.spec import PipelineSpec, RolloutStage
 from mlplatform.serving.prediction_log import PredictionLog
 from mlplatform_tests.harness import Harness, failure_messages, small_window
 from mlplatform_tests.log_rows import log_row

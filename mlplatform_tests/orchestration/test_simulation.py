@@ -10,7 +10,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from mlplatform.lib.orchestration.simulation import simulate
+from mlplatform.orchestration.simulation import simulate
 
 START, DAYS = dt.date(2013, 1, 21), 4
 

@@ -8,7 +8,7 @@ import json
 import polars as pl
 import pytest
 
-from mlplatform.lib.pipelines import load_spec
+from mlplatform.core.pipelines import load_spec
 from mlplatform.serving.arrow_batch import ROWS_NAMED, ArrowRecords, ipc_stream
 from mlplatform.serving.online import OnlineFeatures
 from mlplatform.serving.schema import RecordValidator, Rejected

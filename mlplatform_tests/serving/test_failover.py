@@ -11,10 +11,10 @@ import mlflow
 import polars as pl
 import pytest
 
-from mlplatform.lib.deploy import apply_step, read_state
-from mlplatform.lib.live import stage_statistics
-from mlplatform.lib.rollout import step
-from mlplatform.lib.rollout_control import judge
+from mlplatform.core.deployment.apply import apply_step, read_state
+from mlplatform.core.deployment.rollout import step
+from mlplatform.core.deployment.rollout_control import judge
+from mlplatform.core.monitoring.live import stage_statistics
 from mlplatform.serving.prediction_log import read_log
 from mlplatform_tests.harness import Harness
 from mlplatform_tests.serving.server import AUTH, Service

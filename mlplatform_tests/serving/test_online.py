@@ -9,11 +9,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from mlplatform.lib.data_gates import partition_days
-from mlplatform.lib.features import compute_features
-from mlplatform.lib.pipelines import load_spec
-from mlplatform.lib.spec import POLARS_TYPES, PipelineSpec, TableSchema
-from mlplatform.lib.warehouse import ParquetWarehouse
+from mlplatform.core.data.gates import partition_days
+from mlplatform.core.data.warehouse import ParquetWarehouse
+from mlplatform.core.features.compute import compute_features
+from mlplatform.core.pipelines import load_spec
+from mlplatform.core.spec import POLARS_TYPES, PipelineSpec, TableSchema
 from mlplatform.serving import online as online_module
 from mlplatform.serving.online import OnlineFeatures
 from mlplatform.serving.schema import RecordValidator

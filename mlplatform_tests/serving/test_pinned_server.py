@@ -1,5 +1,5 @@
 """``mlplatform serve`` pinned to a CPU by ``MLPLATFORM_SERVE_CPUS``: every thread of the served
-process, the thread pools included, runs on that CPU only (see ``lib.cpu_affinity``)."""
+process, the thread pools included, runs on that CPU only (see ``serving.cpu_affinity``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlplatform.lib.processes import stop_process_groups
+from mlplatform.core.processes import stop_process_groups
 from mlplatform_tests.ports import free_port
 
 

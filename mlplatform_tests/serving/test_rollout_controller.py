@@ -16,8 +16,8 @@ import time
 import numpy as np
 import pytest
 
-from mlplatform.lib.spec import RolloutStage
-from mlplatform.lib.tracking import load_version
+from mlplatform.core.spec import RolloutStage
+from mlplatform.core.training.tracking import load_version
 from mlplatform_tests.harness import Harness, failure_messages
 from mlplatform_tests.serving.server import Service, Traffic, wait_for_variant
 

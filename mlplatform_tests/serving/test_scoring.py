@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from mlplatform.lib.tracking import load_version
+from mlplatform.core.training.tracking import load_version
 from mlplatform.serving.arrow_batch import ArrowRecords, ipc_stream
 from mlplatform.serving.metrics import Metrics
 from mlplatform.serving.online import OnlineFeatures

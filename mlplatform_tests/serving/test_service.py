@@ -11,8 +11,8 @@ import httpx
 import polars as pl
 import pytest
 
-from mlplatform.lib.model import FEW_ROWS
-from mlplatform.lib.tracking import load_version
+from mlplatform.core.training.model import FEW_ROWS
+from mlplatform.core.training.tracking import load_version
 from mlplatform.serving.app import BODY_BYTES_PER_RECORD
 from mlplatform.serving.arrow_batch import ARROW_STREAM, ipc_stream
 from mlplatform.serving.online import FILTER_MIN_ROWS, OnlineFeatures

@@ -17,9 +17,9 @@ import polars as pl
 import pytest
 from mlflow import MlflowClient
 
-from mlplatform.lib.deploy import apply_step, read_state
-from mlplatform.lib.rollout import rollback, step
-from mlplatform.lib.spec import RolloutSpec, RolloutStage
+from mlplatform.core.deployment.apply import apply_step, read_state
+from mlplatform.core.deployment.rollout import rollback, step
+from mlplatform.core.spec import RolloutSpec, RolloutStage
 from mlplatform.serving.prediction_log import read_log
 from mlplatform.serving.registry_models import RegistryModels
 from mlplatform.serving.routing import CHALLENGER, CHAMPION, bucket

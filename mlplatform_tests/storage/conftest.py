@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mlplatform.lib.storage import ObjectStoreFiles
+from mlplatform.core.data.storage import ObjectStoreFiles
 from mlplatform_tests.storage.servers import Postgres, postgres_bin_dir, postgres_server, s3_server
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from mlplatform.lib.orchestration.resources import (
+from mlplatform.orchestration.resources import (
     LocalWarehouse,
     ObjectStoreWarehouse,
     PredictionLogFiles,

@@ -16,14 +16,14 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from mlplatform.lib.orchestration.resources import (
+from mlplatform.core.data.sql import connect
+from mlplatform.core.data.warehouse import ParquetWarehouse
+from mlplatform.core.pipelines import load_spec
+from mlplatform.orchestration.resources import (
     ObjectStoreWarehouse,
     PredictionLogFiles,
     warehouse_from_environment,
 )
-from mlplatform.lib.pipelines import load_spec
-from mlplatform.lib.sql import connect
-from mlplatform.lib.warehouse import ParquetWarehouse
 from mlplatform.serving.prediction_log import PredictionLog, read_log
 from mlplatform_tests.harness import Harness, failure_messages, small_window
 from mlplatform_tests.log_rows import log_rows

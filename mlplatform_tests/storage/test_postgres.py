@@ -15,8 +15,8 @@ import dagster as dg
 import pytest
 from dagster._core.scheduler.instigation import InstigatorType, TickData, TickStatus
 
-from mlplatform.lib.orchestration.resources import MlflowTracking
-from mlplatform.lib.pipelines import load_spec
+from mlplatform.core.pipelines import load_spec
+from mlplatform.orchestration.resources import MlflowTracking
 from mlplatform_tests.harness import Harness, failure_messages, small_window
 from mlplatform_tests.storage.servers import Postgres
 

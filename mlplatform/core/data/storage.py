@@ -1,0 +1,189 @@
+"""Whole files under a root that is a local folder or an S3-compatible bucket, behind one interface.
+
+The warehouse and the prediction log only ever put whole Parquet files, list them, read them and
+ask whether they changed, so that is all this offers, for both kinds of root:
+
+- a local folder: a file is written to a temporary name in its folder, fsynced and renamed over
+  the target, so a reader sees the old file or the new one, never half of either;
+- ``s3://bucket/prefix`` (AWS S3, MinIO, moto...): object storage has no rename, but one PUT of
+  the whole object (or a completed multipart upload, for objects of 100 MB and more) is atomic,
+  so a file is uploaded straight to its final key and nothing temporary is ever created.
+
+S3 goes through s3fs (fsspec) rather than pyarrow's S3 filesystem: s3fs is the one filesystem
+DuckDB accepts through ``register_filesystem`` (so ``mlplatform sql`` works on a bucket without
+DuckDB's httpfs extension), and one client then serves the warehouse, the log and DuckDB alike.
+Credentials come only from the standard AWS environment (``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, or a role), the region from ``AWS_REGION``, an
+S3-compatible server from ``MLPLATFORM_S3_ENDPOINT_URL``; nothing here stores or prints a secret.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+import s3fs
+
+from mlplatform.core import settings
+
+S3_SCHEME = "s3://"
+
+
+def is_object_store(root: str | Path) -> bool:
+    return str(root).startswith(S3_SCHEME)
+
+
+class Files(ABC):
+    """Files under one root, addressed by the strings ``path(...)`` returns."""
+
+    uri: str
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.uri, *parts])
+
+    @abstractmethod
+    def put(self, path: str, payload: bytes) -> None:
+        """Replace the file at ``path`` with ``payload`` atomically (create it if new)."""
+
+    @abstractmethod
+    def exists(self, path: str) -> bool: ...
+
+    @abstractmethod
+    def read_bytes(self, path: str) -> bytes: ...
+
+    @abstractmethod
+    def read_parquet(self, paths: list[str], schema: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
+        """The files concatenated in the given order (at least one). With a ``schema``, a file
+        without one of its columns (written before the column existed) gets it as nulls; without,
+        every file must have the same columns (a warehouse partition must have its table's)."""
+
+    @abstractmethod
+    def parquet_rows(self, path: str) -> int:
+        """Rows of a Parquet file, from its footer (no data is read)."""
+
+    @abstractmethod
+    def version(self, path: str) -> str | None:
+        """A cheap token that changes when the file is replaced (None when it does not exist)."""
+
+    @abstractmethod
+    def files(self, folder: str) -> list[str]:
+        """Every finished file under ``folder``, recursively, sorted; none if it does not exist."""
+
+
+class LocalFiles(Files):
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.uri = str(self.root)
+
+    def path(self, *parts: str) -> str:
+        return str(self.root.joinpath(*parts))
+
+    def put(self, path: str, payload: bytes) -> None:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=target.suffix, dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def exists(self, path: str) -> bool:
+        return Path(path).exists()
+
+    def read_bytes(self, path: str) -> bytes:
+        return Path(path).read_bytes()
+
+    def read_parquet(self, paths: list[str], schema: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
+        if schema is None:
+            return pl.read_parquet(paths)
+        return pl.read_parquet(paths, schema=schema, missing_columns="insert")
+
+    def parquet_rows(self, path: str) -> int:
+        return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+
+    def version(self, path: str) -> str | None:
+        try:
+            stat = Path(path).stat()
+        except FileNotFoundError:
+            return None
+        return f"{stat.st_mtime_ns}-{stat.st_size}"
+
+    def files(self, folder: str) -> list[str]:
+        """Temporary files of writes in progress (names starting with a dot) are not listed."""
+        found: list[str] = []
+        for directory, _, names in os.walk(folder):
+            found.extend(os.path.join(directory, n) for n in names if not n.startswith("."))
+        return sorted(found)
+
+
+class ObjectStoreFiles(Files):
+    def __init__(self, uri: str, endpoint_url: str | None = None) -> None:
+        bucket = uri.removeprefix(S3_SCHEME).split("/", 1)[0]
+        if not is_object_store(uri) or not bucket:
+            raise ValueError(f"object storage root must look like s3://bucket[/prefix], got {uri!r}")
+        endpoint = endpoint_url or settings.s3_endpoint_url()
+        if endpoint and not endpoint.startswith(("http://", "https://")):
+            raise ValueError(f"S3 endpoint URL must start with http:// or https://, got {endpoint!r}")
+        self.uri = uri.rstrip("/")
+        self.endpoint_url = endpoint
+        client: dict[str, str] = {}
+        if endpoint:
+            client["endpoint_url"] = endpoint
+        if region := settings.s3_region():
+            client["region_name"] = region
+        # Listings are never cached: another process may have written a partition a moment ago.
+        self.fs = s3fs.S3FileSystem(client_kwargs=client, use_listings_cache=False)
+
+    def put(self, path: str, payload: bytes) -> None:
+        try:
+            self.fs.pipe_file(path, payload)
+        except FileNotFoundError as error:  # s3fs says "The specified bucket does not exist", not which
+            raise FileNotFoundError(f"cannot write {path}: {error}") from error
+
+    def exists(self, path: str) -> bool:
+        return bool(self.fs.exists(path))
+
+    def read_bytes(self, path: str) -> bytes:
+        return bytes(self.fs.cat_file(path))
+
+    def read_parquet(self, paths: list[str], schema: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
+        """Fetched concurrently (one GET per file), then concatenated in the given order."""
+        payloads = self.fs.cat(paths, on_error="raise")  # keyed by the path without its scheme
+        options: dict = {"schema": schema, "missing_columns": "insert"} if schema is not None else {}
+        frames = [pl.read_parquet(io.BytesIO(payloads[p.removeprefix(S3_SCHEME)]), **options) for p in paths]
+        return pl.concat(frames) if len(frames) > 1 else frames[0]
+
+    def parquet_rows(self, path: str) -> int:
+        with self.fs.open(path, "rb") as handle:
+            return int(pq.read_metadata(handle).num_rows)
+
+    def version(self, path: str) -> str | None:
+        try:
+            info = self.fs.info(path)
+        except FileNotFoundError:
+            return None
+        etag = str(info.get("ETag", "")).strip('"')
+        return f"{etag}-{info['size']}"
+
+    def files(self, folder: str) -> list[str]:
+        try:
+            return sorted(S3_SCHEME + p for p in self.fs.find(folder))
+        except FileNotFoundError as error:  # the bucket itself is missing, not just the folder
+            raise FileNotFoundError(f"cannot list {folder}: {error}") from error
+
+
+def open_files(root: str | Path, endpoint_url: str | None = None) -> Files:
+    """The files under ``root``: a local folder, or an ``s3://bucket/prefix`` URI."""
+    if is_object_store(root):
+        return ObjectStoreFiles(str(root), endpoint_url)
+    return LocalFiles(root)

@@ -1,0 +1,41 @@
+"""Applying rollout steps to the MLflow registry: aliases and registered-model tags."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+from mlplatform.core.deployment.rollout import RegistryState, Step
+
+STAGE_STARTED_AT = "rollout.stage_started_at"
+
+
+def read_state(client: MlflowClient, model_name: str) -> RegistryState:
+    """Aliases and tags in one registry read; empty while no version of the model is registered."""
+    try:
+        registered = client.get_registered_model(model_name)
+    except MlflowException as exc:
+        if exc.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            raise
+        return RegistryState({})
+    return RegistryState({a: str(v) for a, v in registered.aliases.items()}, dict(registered.tags))
+
+
+def apply_step(client: MlflowClient, model_name: str, change: Step) -> RegistryState:
+    """Make the registry say what ``change`` says; returns the state after it.
+
+    A step that changes the rollout's tags also stamps ``rollout.stage_started_at``: the rollout
+    controller measures each stage from that moment (its minimum duration, and the log rows that
+    count for it).
+    """
+    for alias, version in change.set_aliases.items():
+        client.set_registered_model_alias(model_name, alias, version)
+    for alias in change.delete_aliases:
+        client.delete_registered_model_alias(model_name, alias)
+    tags = {**change.tags, STAGE_STARTED_AT: dt.datetime.now(dt.UTC).isoformat()} if change.tags else {}
+    for key, value in tags.items():
+        client.set_registered_model_tag(model_name, key, value)
+    return read_state(client, model_name)

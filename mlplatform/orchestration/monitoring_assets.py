@@ -1,0 +1,255 @@
+"""Monitoring assets: ``prediction_log``, ``live_performance`` and ``drift``, one partition per day.
+
+A day's ``features`` partition is also the day's labels arriving (the outcome is in the landing
+file, delivered after the day), so all three follow ``features`` by declarative automation:
+``drift`` compares the day's features with the champion's training window, ``prediction_log``
+loads what the service answered for that day, and ``live_performance`` joins the two. The drift
+and performance sensors read their materializations to decide on retraining.
+"""
+
+import datetime as dt
+import math
+
+import dagster as dg
+import polars as pl
+from mlflow import MlflowClient
+
+from mlplatform.core.deployment.registry import CHAMPION, alias_version, version_tag
+from mlplatform.core.evaluation.report import drift_markdown
+from mlplatform.core.monitoring.drift import drift_table, reference_profiles
+from mlplatform.core.monitoring.live import (
+    join_labels,
+    live_auc,
+    scored_rows,
+    two_proportion_z_test,
+    variant_report,
+)
+from mlplatform.core.monitoring.triggers import drifted_features
+from mlplatform.core.spec import PipelineSpec
+from mlplatform.core.training.fit import TimeSplit
+from mlplatform.orchestration.automation import every_partition_eager
+from mlplatform.orchestration.metadata import ReportConfig, markdown_table
+from mlplatform.orchestration.resources import MlflowTracking, PredictionLogFiles, Warehouse
+from mlplatform.serving.prediction_log import read_log
+
+
+def prediction_log_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    features_key = dg.AssetKey([spec.name, "features"])
+
+    @dg.asset(
+        key=[spec.name, "prediction_log"],
+        partitions_def=partitions,
+        group_name=spec.name,
+        kinds={"parquet"},
+        deps=[dg.AssetDep(features_key)],
+        automation_condition=every_partition_eager(),
+        description="Every prediction the service logged for that event day (answers and shadow scores), "
+        "one row per request and variant, loaded into the warehouse once the day's labels arrived.",
+    )
+    def _prediction_log(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, prediction_logs: PredictionLogFiles
+    ):
+        day = context.partition_key
+        log = read_log(prediction_logs.folder(), spec.name, day).unique(
+            ["request_id", "variant"], keep="last", maintain_order=True
+        )
+        warehouse.store().write(spec.name, "prediction_log", log, day)
+        counts = log.group_by("variant", "model_version").len().sort("variant", "model_version")
+        return dg.MaterializeResult(
+            metadata={"dagster/row_count": log.height, "by_variant": markdown_table(counts)}
+        )
+
+    return _prediction_log
+
+
+def _ab_test(report: pl.DataFrame) -> dict:
+    """The two-proportion z-test of challenger against champion, when both answered."""
+    by_variant = {r["variant"]: r for r in report.iter_rows(named=True)}
+    if not {"champion", "challenger"} <= by_variant.keys():
+        return {}
+    a, b = by_variant["challenger"], by_variant["champion"]
+    z, p = two_proportion_z_test(a["correct"], a["rows"], b["correct"], b["rows"])
+    return {"z": z, "p_value": p, "accuracy_difference": a["accuracy"] - b["accuracy"]}
+
+
+def _expected_auc(client: MlflowClient, model_name: str, served: pl.DataFrame) -> float | None:
+    """The test AUC (from its evaluation) of the version that answered most of the day: what the
+    performance sensor holds the live AUC against. None for a version that was never evaluated."""
+    if served.height == 0:
+        return None
+    version = served["model_version"].mode().sort()[0]
+    run_id = client.get_model_version(model_name, str(version)).run_id
+    return client.get_run(run_id).data.metrics.get("test_auc") if run_id else None
+
+
+def live_performance_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    key = dg.AssetKey([spec.name, "live_performance"])
+    floor = spec.monitoring.performance_floor
+
+    @dg.asset(
+        key=key,
+        partitions_def=partitions,
+        group_name=spec.name,
+        kinds={"polars"},
+        deps=[dg.AssetKey([spec.name, "prediction_log"]), dg.AssetKey([spec.name, "features"])],
+        automation_condition=every_partition_eager(),
+        description="The day's answered predictions joined with the labels that arrived later: AUC and "
+        "accuracy per variant and model version, and an A/B z-test of challenger against champion.",
+        check_specs=[
+            dg.AssetCheckSpec(
+                "performance_floor",
+                asset=key,
+                partitions_def=partitions,
+                description=f"The live AUC of what was served is at least {floor} (warns).",
+            )
+        ],
+    )
+    def _live_performance(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow_tracking: MlflowTracking
+    ):
+        day = context.partition_key
+        store = warehouse.store()
+        if not store.exists(spec.name, "features", day):
+            raise dg.Failure(f"the labels of {day} have not arrived: {spec.name}/features has no {day}")
+        log = (
+            store.read(spec.name, "prediction_log", day)
+            if store.exists(spec.name, "prediction_log", day)
+            else None
+        )
+        labels = store.read(spec.name, "features", day)
+        failed_over = (
+            int((log["status"] == "error").sum()) if log is not None and "status" in log.columns else 0
+        )
+        joined = (
+            join_labels(scored_rows(log), labels, spec.entity, spec.label.name)
+            if log is not None and log.height
+            else None
+        )
+        if joined is None or joined.height == 0:
+            yield dg.AssetCheckResult(
+                check_name="performance_floor", passed=True, description="no labelled predictions: not judged"
+            )
+            yield dg.MaterializeResult(metadata={"labelled_predictions": 0, "served_auc": math.nan})
+            return
+        client = mlflow_tracking.client()
+        thresholds = {
+            str(v): float(version_tag(client, spec.name, str(v), "threshold") or 0.5)
+            for v in joined["model_version"].unique()
+        }
+        report = variant_report(joined, spec.label.name, thresholds)
+        served = joined.filter(pl.col("variant") != "shadow")
+        auc = live_auc(served[spec.label.name], served["prediction"]) if served.height else math.nan
+        expected = _expected_auc(client, spec.name, served)
+        judged = served.height >= spec.rollout.min_labelled and not math.isnan(auc)
+        yield dg.AssetCheckResult(
+            check_name="performance_floor",
+            passed=not judged or auc >= floor,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"served_auc": auc, "floor": floor, "labelled": served.height},
+            description=f"served AUC {auc:.3f} on {served.height} labelled predictions (floor {floor})"
+            if judged
+            else f"{served.height} labelled predictions: too few to judge",
+        )
+        yield dg.MaterializeResult(
+            metadata={
+                "labelled_predictions": served.height,
+                "labelled_shadow_scores": joined.height - served.height,
+                "challenger_failures_answered_by_the_champion": failed_over,
+                "served_auc": auc,
+                "expected_auc": expected if expected is not None else math.nan,
+                "variants": markdown_table(report),
+                "by_variant": dg.MetadataValue.json(report.to_dicts()),
+                **_ab_test(report),
+            }
+        )
+
+    return _live_performance
+
+
+def drift_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    key = dg.AssetKey([spec.name, "drift"])
+    triggers = spec.monitoring.drift_features or spec.features.columns
+    threshold = spec.monitoring.psi_threshold
+
+    @dg.asset(
+        key=key,
+        partitions_def=partitions,
+        group_name=spec.name,
+        kinds={"polars"},
+        deps=[dg.AssetKey([spec.name, "features"])],
+        automation_condition=every_partition_eager(),
+        description="PSI of every feature of the day against the champion's training window (numeric binned "
+        "by its deciles, categorical by category, missing as its own bin) and a KS test for numeric "
+        f"features; drift in {', '.join(triggers)} is what asks for a retraining.",
+        check_specs=[
+            dg.AssetCheckSpec(
+                "drift_within_threshold",
+                asset=key,
+                partitions_def=partitions,
+                description=f"No drift feature ({', '.join(triggers)}) has a PSI above {threshold} (warns; "
+                "the drift sensor decides on retraining).",
+            )
+        ],
+    )
+    def _drift(
+        context: dg.AssetExecutionContext,
+        config: ReportConfig,
+        warehouse: Warehouse,
+        mlflow_tracking: MlflowTracking,
+    ):
+        day = context.partition_key
+        client = mlflow_tracking.client()
+        champion = alias_version(client, spec.name, CHAMPION)
+        if champion is None:
+            yield dg.AssetCheckResult(
+                check_name="drift_within_threshold",
+                passed=True,
+                description="no champion: nothing to compare",
+            )
+            yield dg.MaterializeResult(
+                metadata={"champion_version": "none", "drifted_features": dg.MetadataValue.json({})}
+            )
+            return
+        as_of = version_tag(client, spec.name, champion, "as_of")
+        if as_of is None:
+            raise dg.Failure(f"{spec.name} v{champion} has no as_of tag: its training window is unknown")
+        window = TimeSplit.as_of(dt.date.fromisoformat(as_of), spec.model).train
+        store = warehouse.store()
+        reference = store.read_days(spec.name, "features", window)
+        current = store.read(spec.name, "features", day)
+        profiles = reference_profiles(reference, spec.features.numeric, spec.features.categorical)
+        table = drift_table(profiles, current)
+        judged = current.height >= spec.monitoring.drift_min_rows
+        watched = table.filter(pl.col("feature").is_in(triggers)).to_dicts()
+        drifted = drifted_features(watched, threshold) if judged else {}
+        yield dg.AssetCheckResult(
+            check_name="drift_within_threshold",
+            passed=not drifted,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "drifted_features": dg.MetadataValue.json(drifted),
+                "evidence": markdown_table(table.filter(pl.col("feature").is_in(list(drifted)))),
+            },
+            description=(
+                f"{len(drifted)} feature(s) above PSI {threshold}: " + ", ".join(drifted)
+                if drifted
+                else f"every feature within PSI {threshold}"
+                if judged
+                else f"{current.height} rows: too few to judge"
+            ),
+        )
+        yield dg.MaterializeResult(
+            metadata={
+                "champion_version": champion,
+                "reference_window": f"{window[0]}..{window[-1]} ({reference.height} rows)",
+                "rows": current.height,
+                "max_psi": float(table.select(pl.col("psi").max()).item() or 0.0),
+                "drifted_features": dg.MetadataValue.json(drifted),
+                "drift": markdown_table(table, max_rows=40),
+                "distributions": dg.MetadataValue.md(
+                    drift_markdown(profiles, current, table) if config.plots else "plots turned off"
+                ),
+            }
+        )
+
+    return _drift

@@ -1,0 +1,115 @@
+"""The simulation's data and set-up: the spec it replays with, each policy's resources, and the
+upstream replay and ingestion that every policy shares (``simulation.py`` runs the policies)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+
+from mlplatform.core.data.replay import replay
+from mlplatform.core.spec import PipelineSpec, RolloutStage
+from mlplatform.orchestration.alerts import AlertNotifier
+from mlplatform.orchestration.component import pipeline_definitions
+from mlplatform.orchestration.resources import (
+    LandingZone,
+    LocalWarehouse,
+    MlflowTracking,
+    PredictionLogFiles,
+)
+
+SHADOW_REQUESTS = 200
+# Runs log warnings and errors only: a thousand runs' step-by-step debug lines would bury the progress.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def days_between(first: dt.date, count: int) -> list[str]:
+    return [(first + dt.timedelta(days=n)).isoformat() for n in range(count)]
+
+
+def simulation_spec(spec: PipelineSpec, start: dt.date) -> PipelineSpec:
+    """The spec with a shadow rollout sized for replayed traffic and a window that fits the history."""
+    history = (start - spec.source.start_date).days
+    model = spec.model
+    if model.window_days > history:
+        held_out = max(3, history // 6)
+        if history - 2 * held_out < 7:
+            raise ValueError(f"--start {start} leaves {history} days of history: at least 13 are needed")
+        model = model.model_copy(
+            update={"train_days": history - 2 * held_out, "validation_days": held_out, "test_days": held_out}
+        )
+    rollout = spec.rollout.model_copy(
+        update={
+            "strategy": "shadow",
+            "shadow": RolloutStage(traffic=1.0, min_requests=SHADOW_REQUESTS, min_minutes=0),
+        }
+    )
+    return spec.model_copy(update={"model": model, "rollout": rollout})
+
+
+def policy_resources(home: Path, landing: Path) -> dict:
+    return {
+        "warehouse": LocalWarehouse(root=str(home / "warehouse")),
+        "landing": LandingZone(root=str(landing)),
+        "mlflow_tracking": MlflowTracking(
+            tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+            artifact_root=str(home / "mlflow" / "artifacts"),
+        ),
+        "prediction_logs": PredictionLogFiles(root=str(home / "predictions")),
+        "alerts": AlertNotifier(),
+    }
+
+
+def pipeline_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
+    return [a for a in pipeline_definitions(spec).assets or [] if isinstance(a, dg.AssetsDefinition)]
+
+
+def prepare_data(spec: PipelineSpec, root: Path, first: dt.date, count: int) -> list[str]:
+    """Replay and ingest ``count`` days from ``first`` into the shared warehouse.
+
+    One single-run backfill for every day; when a gate blocks it (nothing is written then), the
+    range is halved until the blocked days are found, and the rest is ingested around them.
+    Returns the blocked days (they stay missing, as in production).
+    """
+    landing = root / "landing"
+    replay(spec, landing / spec.name, first, count)
+    assets = pipeline_assets(spec)
+    resources = policy_resources(root, landing)
+    keys = lambda names: [dg.AssetKey([spec.name, n]) for n in names]  # noqa: E731
+    static, daily = spec.static_references, spec.daily_tables
+    with dg.DagsterInstance.ephemeral() as instance:
+
+        def run(names: list[str], **kwargs) -> bool:
+            return dg.materialize(
+                assets,
+                selection=keys(names),
+                resources=resources,
+                instance=instance,
+                run_config=QUIET,
+                raise_on_error=False,
+                **kwargs,
+            ).success
+
+        def ingest(days: list[str]) -> list[str]:
+            if run(daily, tags={RANGE_START: days[0], RANGE_END: days[-1]}):
+                return []
+            if len(days) == 1:
+                return days
+            half = len(days) // 2
+            return ingest(days[:half]) + ingest(days[half:])
+
+        if static and not run(static):
+            raise RuntimeError(f"the static reference tables {static} failed their gates")
+        return ingest(days_between(first, count))
+
+
+def link_partition(source: Path, target: Path) -> None:
+    """Make the files of the partition folder ``source`` appear in ``target`` (links, not copies)."""
+    if not source.is_dir():
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    for file in source.iterdir():
+        if file.is_file() and not file.name.startswith(".") and not (target / file.name).exists():
+            (target / file.name).symlink_to(file)
