@@ -60,9 +60,34 @@ def _wait_for(url: str, seconds: float) -> bool:
     return False
 
 
+def _report_broken(selected: str | None) -> None:
+    """Every broken pipeline on stderr, with its file and field; the others keep working. A command
+    for a broken pipeline stops with that pipeline's error."""
+    from mlplatform.core.pipelines import declared_pipelines
+
+    errors = declared_pipelines().errors
+    if selected in errors:
+        raise errors[selected]
+    for error in errors.values():
+        print(f"warning: {error} (left out; the other pipelines work)", file=sys.stderr)
+
+
+def write_workspace(path: Path) -> Path:
+    """Dagster's workspace, one code location per pipeline folder, derived from the defs folder."""
+    import yaml
+
+    from mlplatform.definitions import workspace_config
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(workspace_config(), sort_keys=False))
+    return path
+
+
 def cmd_up(args: argparse.Namespace) -> int:
-    """Start the Dagster UI and daemon, the prediction service and the MLflow UI; Ctrl-C stops them all."""
+    """Start the Dagster UI and daemon (one code location per pipeline), the prediction service and
+    the MLflow UI; Ctrl-C stops them all."""
     bin_dir = Path(sys.executable).parent
+    workspace = write_workspace(settings.home() / "workspace.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home())}
     artifacts = Path(settings.mlflow_artifact_root()).resolve().as_uri()
     processes = {
@@ -71,7 +96,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 str(bin_dir / "dagster"),
                 "dev",
                 "-w",
-                "workspace.yaml",
+                str(workspace),
                 "-h",
                 args.host,
                 "-p",
@@ -288,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "up" or hasattr(args, "pipeline"):
+            _report_broken(getattr(args, "pipeline", None))
         return int(args.func(args) or 0)
     except (KeyError, ValueError, FileNotFoundError) as exc:
         print(f"mlplatform {args.command}: {exc}", file=sys.stderr)

@@ -1,7 +1,8 @@
 """The ``ModelPipeline`` component: one ``defs.yaml`` becomes one pipeline's assets and checks.
 
 The spec itself is a plain pydantic model (``mlplatform.core.spec``); the component only validates
-it at load time, so an error names the field path, and wires the pieces together.
+it at load time (``core.pipelines.validated_spec``: every field, and the feature function imports),
+so an error names the field path, and wires the pieces together.
 """
 
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from typing import Annotated, Any
 
 import dagster as dg
 
+from mlplatform.core.pipelines import validated_spec
 from mlplatform.core.spec import PipelineSpec
 from mlplatform.orchestration.automation import automation_sensor
 from mlplatform.orchestration.deployment_assets import deployment_asset, rollback_job
@@ -33,7 +35,7 @@ from mlplatform.orchestration.sensors import (
 
 
 def _validate_spec(context: dg.ResolutionContext, value: Any) -> PipelineSpec:
-    return PipelineSpec.model_validate(value)
+    return validated_spec(value)
 
 
 def daily_partitions(spec: PipelineSpec) -> dg.DailyPartitionsDefinition:

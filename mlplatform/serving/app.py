@@ -135,6 +135,48 @@ class Pipeline:
     models: RegistryModels
 
 
+SERVING, NO_CHAMPION, WAITING, BROKEN = "serving", "no_champion", "waiting", "broken"
+
+
+def pipeline_readiness(models: RegistryModels) -> dict[str, Any]:
+    """One pipeline's entry in ``/ready`` (a dict: more keys may be added). ``serving``: its
+    champion is loaded; ``no_champion``: the registry was read and names none (a pipeline not
+    trained yet); ``waiting``: the registry has not been read successfully yet, so whether there
+    is a champion to load is unknown."""
+    snapshot = models.snapshot
+    champion = snapshot.models.get(CHAMPION)
+    state = SERVING if champion else NO_CHAMPION if snapshot.refreshed_at else WAITING
+    return {
+        "ready": champion is not None,
+        "state": state,
+        "champion": champion.version if champion else None,
+        "staleness_seconds": models.staleness_seconds,
+        "registry_error": models.last_error,
+        "error": None,
+    }
+
+
+def broken_readiness(error: str) -> dict[str, Any]:
+    """A pipeline not served because its spec is broken: its entry says why."""
+    return {
+        "ready": False,
+        "state": BROKEN,
+        "champion": None,
+        "staleness_seconds": None,
+        "registry_error": None,
+        "error": error,
+    }
+
+
+def service_ready(entries: dict[str, dict[str, Any]]) -> bool:
+    """The replica takes traffic (Kubernetes' readiness) when it serves at least one pipeline and
+    holds every champion the registry names: no pipeline is ``waiting``. A pipeline without a
+    champion, or with a broken spec, does not hold it back: every replica is in the same state
+    for those, so taking replicas out of rotation would only stop the other pipelines too."""
+    states = [entry["state"] for entry in entries.values()]
+    return WAITING not in states and any(state != BROKEN for state in states)
+
+
 def _problem(status: int, problem: str, **details: Any) -> JSONResponse:
     return JSONResponse({"error": problem, **details}, status_code=status)
 
@@ -167,13 +209,15 @@ def create_app(
     max_batch: int = 1000,
     freeze_heap: bool = False,
     max_body_bytes: int | None = None,
+    broken: dict[str, str] | None = None,
 ) -> FastAPI:
     """The service. A predict body longer than ``max_body_bytes`` (by default
     ``BODY_BYTES_PER_RECORD`` for each record of the largest batch) is a 413, refused before it is
-    read whole. ``freeze_heap`` (for a process that only serves): once the models are loaded,
-    move every object alive into the garbage collector's permanent generation. The imported
-    libraries and models are half a million objects; a full collection over them pauses every
-    request for hundreds of milliseconds, and they never become garbage."""
+    read whole. ``broken``: pipelines not served, with why (``/ready`` lists them).
+    ``freeze_heap`` (for a process that only serves): once the models are loaded, move every
+    object alive into the garbage collector's permanent generation. The imported libraries and
+    models are half a million objects; a full collection over them pauses every request for
+    hundreds of milliseconds, and they never become garbage."""
     if max_body_bytes is None:
         max_body_bytes = max_batch * BODY_BYTES_PER_RECORD
     metrics = Metrics()
@@ -208,18 +252,26 @@ def create_app(
     def health() -> dict:
         return {"status": "alive"}
 
+    def readiness() -> dict[str, dict[str, Any]]:
+        entries = {name: pipeline_readiness(p.models) for name, p in pipelines.items()}
+        entries.update((name, broken_readiness(error)) for name, error in (broken or {}).items())
+        return dict(sorted(entries.items()))
+
     @app.get("/ready")
     def ready() -> JSONResponse:
-        details = {}
-        for name, pipeline in pipelines.items():
-            snapshot = pipeline.models.snapshot
-            details[name] = {
-                "champion": snapshot.models[CHAMPION].version if CHAMPION in snapshot.models else None,
-                "staleness_seconds": pipeline.models.staleness_seconds,
-                "registry_error": pipeline.models.last_error,
-            }
-        ok = all(d["champion"] is not None for d in details.values())
-        return JSONResponse({"ready": ok, "pipelines": details}, status_code=200 if ok else 503)
+        """Every pipeline's state; 200 when the replica should take traffic (``service_ready``)."""
+        entries = readiness()
+        ok = service_ready(entries)
+        return JSONResponse({"ready": ok, "pipelines": entries}, status_code=200 if ok else 503)
+
+    @app.get("/ready/{name}")
+    def ready_pipeline(name: str) -> JSONResponse:
+        """One pipeline's readiness: 200 when its champion is loaded and it answers predictions."""
+        entries = readiness()
+        if name not in entries:
+            return _problem(404, f"unknown pipeline {name!r}", pipelines=sorted(entries))
+        entry = entries[name]
+        return JSONResponse({"pipeline": name, **entry}, status_code=200 if entry["ready"] else 503)
 
     @app.get("/metrics")
     def prometheus() -> Response:
