@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from mlplatform.cli import main
+from mlplatform_tests.projects import BROKEN, flights_beside_broken
 
 
 def test_replay_writes_one_file_per_day_and_is_idempotent(
@@ -81,3 +82,28 @@ def test_sql_queries_the_warehouse(
     out = capsys.readouterr().out
     assert "2013-01-01" in out and "842" in out
     assert "2013-01-02" in out and "943" in out
+
+
+def test_a_broken_pipeline_is_named_while_the_others_bootstrap(
+    isolated_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    defs = flights_beside_broken(tmp_path / "project")
+    monkeypatch.syspath_prepend(str(tmp_path / "project"))
+    monkeypatch.setenv("MLPLATFORM_DEFS_DIR", str(defs))
+    monkeypatch.setenv("DAGSTER_HOME", str(isolated_home / "dagster"))
+    (isolated_home / "dagster").mkdir(parents=True)
+
+    assert main(["bootstrap", "--pipeline", "flight_delay", "--days", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "ok     raw and features 2013-01-01..2013-01-02 (one run)" in captured.out
+    for folder, (_, problem) in BROKEN.items():
+        assert (
+            f"warning: pipeline {folder!r} is broken: {defs / folder / 'defs.yaml'}: {problem}"
+            in captured.err
+        )
+
+    assert main(["replay", "--pipeline", "bad_spec", "--days", "1"]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"mlplatform replay: pipeline 'bad_spec' is broken: {defs / 'bad_spec' / 'defs.yaml'}: "
+        "attributes.spec.model.train_days: Input should be greater than 0"
+    )
