@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from mlplatform.definitions import defs
+from mlplatform import definitions
+from mlplatform.core.pipelines import defs_dir, read_folder
+from mlplatform.definitions import defs, workspace_config
 
 
 def test_code_location_loads_every_asset_check_and_resource() -> None:
@@ -50,3 +52,18 @@ def test_model_depends_on_the_window_of_features_before_its_day() -> None:
     upstream = graph.get_parent_partition_keys_for_child("2013-03-01", features, model)
     assert sorted(upstream.partitions_subset.get_partition_keys())[0] == "2013-01-04"
     assert sorted(upstream.partitions_subset.get_partition_keys())[-1] == "2013-02-28"
+
+
+def test_each_pipeline_folder_is_a_code_location_of_its_own() -> None:
+    """The workspace lists one location per folder under mlplatform/defs, each loading that folder's
+    pipeline alone (what `mlplatform up` and the Helm user-code deployments run)."""
+    folders = sorted(p.parent.name for p in defs_dir().glob("*/defs.yaml"))
+    entries = [entry["python_module"] for entry in workspace_config()["load_from"]]
+
+    assert [entry["location_name"] for entry in entries] == folders
+    for entry in entries:
+        assert entry["module_name"] == "mlplatform.definitions"
+        location = getattr(definitions, entry["attribute"])()
+        keys = {k.path[0] for k in location.resolve_asset_graph().get_all_asset_keys()}
+        assert keys == {spec.name for spec in read_folder(defs_dir() / entry["location_name"])}
+        dg.Definitions.validate_loadable(location)

@@ -6,9 +6,11 @@ import itertools
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from mlplatform.serving.app import build_pipeline, create_app
 from mlplatform.serving.prediction_log import PredictionLog
@@ -19,12 +21,10 @@ TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-class Service:
-    def __init__(self, harness: Harness, log_root: Path | None = None, max_batch: int = 50) -> None:
-        pipeline = build_pipeline(harness.spec, harness.home / "warehouse", harness.client, poll_seconds=0.2)
-        self.pipeline = pipeline
-        self.log_root = log_root or harness.home / "predictions"
-        app = create_app({"flight_delay": pipeline}, PredictionLog(self.log_root, 0.2), TOKEN, max_batch)
+class AppServer:
+    """An app served by uvicorn on a free 127.0.0.1 port, in a thread, stopped on exit."""
+
+    def __init__(self, app: FastAPI) -> None:
         self.port = free_port()
         self.server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
@@ -32,7 +32,7 @@ class Service:
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> Service:
+    def __enter__(self) -> Self:
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:
@@ -43,6 +43,16 @@ class Service:
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+
+
+class Service(AppServer):
+    def __init__(self, harness: Harness, log_root: Path | None = None, max_batch: int = 50) -> None:
+        pipeline = build_pipeline(harness.spec, harness.home / "warehouse", harness.client, poll_seconds=0.2)
+        self.pipeline = pipeline
+        self.log_root = log_root or harness.home / "predictions"
+        super().__init__(
+            create_app({"flight_delay": pipeline}, PredictionLog(self.log_root, 0.2), TOKEN, max_batch)
+        )
 
 
 MAX_REQUESTS, MAX_SECONDS = 4000, 90.0
