@@ -19,6 +19,7 @@ from dagster._core.instance.config import dagster_instance_config
 from dagster._serdes.config_class import class_from_code_pointer
 from dagster_k8s import K8sRunLauncher, k8s_job_executor
 
+from mlplatform.definitions import workspace_config
 from mlplatform.orchestration.executors import (
     EXECUTOR_VARIABLE,
     K8S_CONFIG_VARIABLE,
@@ -119,7 +120,7 @@ def test_a_wrong_instance_key_fails(values: dict[str, Any], tmp_path: Path) -> N
 
 
 def test_code_location_runs_its_steps_with_the_validated_k8s_executor(values: dict[str, Any]) -> None:
-    deployment = user_deployment(values, "mlplatform")
+    deployment = user_deployment(values, "flight-delay")
     environ = {
         EXECUTOR_VARIABLE: env_value(deployment, EXECUTOR_VARIABLE),
         K8S_CONFIG_VARIABLE: env_value(deployment, K8S_CONFIG_VARIABLE),
@@ -135,10 +136,26 @@ def test_code_location_runs_its_steps_with_the_validated_k8s_executor(values: di
     assert {"cpu", "memory"} <= set(resources["requests"]) and "memory" in resources["limits"]
 
 
-def test_code_location_serves_the_images_grpc_entry_point(values: dict[str, Any]) -> None:
-    deployment = user_deployment(values, "mlplatform")
+def test_each_pipeline_is_a_code_location_of_its_own(values: dict[str, Any]) -> None:
+    """One user-code deployment per folder of mlplatform/defs, each serving that folder alone
+    (the attribute mlplatform.definitions resolves, as `mlplatform up` does), and otherwise the
+    same settings: a broken pipeline is its own location's error, never the others'."""
+    deployments = values["dagster-user-deployments"]["deployments"]
+    attributes = {entry["python_module"]["attribute"] for entry in workspace_config()["load_from"]}
+    served = {d["dagsterApiGrpcArgs"][-1]: d for d in deployments}
 
-    assert deployment["dagsterApiGrpcArgs"] == ["-m", "mlplatform.definitions"]
+    assert set(served) == attributes, "one deployment per pipeline folder (helm/dagster-values.yaml)"
+    for attribute, deployment in served.items():
+        assert deployment["dagsterApiGrpcArgs"] == ["-m", "mlplatform.definitions", "-a", attribute]
+        assert deployment["name"] == attribute.removeprefix("pipeline_").replace("_", "-")
+        shared = {k: v for k, v in deployment.items() if k not in ("name", "dagsterApiGrpcArgs")}
+        assert shared == {k: v for k, v in deployments[0].items() if k not in ("name", "dagsterApiGrpcArgs")}
+
+
+def test_code_location_serves_the_images_grpc_entry_point(values: dict[str, Any]) -> None:
+    deployment = user_deployment(values, "flight-delay")
+
+    assert deployment["dagsterApiGrpcArgs"][:2] == ["-m", "mlplatform.definitions"]
     assert deployment["port"] == 3030
     assert deployment["includeConfigInLaunchedRuns"] == {"enabled": True}
     assert {entry["name"] for entry in deployment["envSecrets"]} == {"mlplatform-storage"}
