@@ -102,11 +102,11 @@ def read_folder(folder: Path) -> list[PipelineSpec]:
     return specs
 
 
-def declared_pipelines(defs: Path | None = None) -> Declared:
-    """Every pipeline under ``defs`` (default ``defs_dir()``), each folder loaded on its own."""
+def declared_pipelines() -> Declared:
+    """Every pipeline under ``defs_dir()``, each folder loaded on its own."""
     declared = Declared()
     where: dict[str, Path] = {}
-    for folder in pipeline_folders(defs or defs_dir()):
+    for folder in pipeline_folders(defs_dir()):
         try:
             specs = read_folder(folder)
             for spec in specs:
@@ -123,11 +123,6 @@ def declared_pipelines(defs: Path | None = None) -> Declared:
             declared.specs[spec.name] = spec
             where[spec.name] = folder / "defs.yaml"
     return declared
-
-
-def load_specs() -> dict[str, PipelineSpec]:
-    """The healthy pipelines; broken ones are left out (``declared_pipelines`` lists them)."""
-    return declared_pipelines().specs
 
 
 def load_spec(name: str) -> PipelineSpec:
