@@ -144,7 +144,8 @@ def test_each_pipeline_is_a_code_location_of_its_own(values: dict[str, Any]) -> 
     attributes = {entry["python_module"]["attribute"] for entry in workspace_config()["load_from"]}
     served = {d["dagsterApiGrpcArgs"][-1]: d for d in deployments}
 
-    assert set(served) == attributes, "one deployment per pipeline folder (helm/dagster-values.yaml)"
+    missing, extra = sorted(attributes - set(served)), sorted(set(served) - attributes)
+    assert not missing and not extra, f"helm/dagster-values.yaml: add deployments {missing}, remove {extra}"
     for attribute, deployment in served.items():
         assert deployment["dagsterApiGrpcArgs"] == ["-m", "mlplatform.definitions", "-a", attribute]
         assert deployment["name"] == attribute.removeprefix("pipeline_").replace("_", "-")
