@@ -60,6 +60,14 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def spread(values: list[float], unit: str = "") -> str:
+    """``median (min..max)`` of repeated measurements, or the one value when there is one."""
+    suffix = f" {unit}" if unit else ""
+    if len(values) == 1:
+        return f"{values[0]:.2f}{suffix}"
+    return f"{median(values):.2f}{suffix} ({min(values):.2f}..{max(values):.2f})"
+
+
 def cores() -> str:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{usable} usable ({os.cpu_count()} online)"

@@ -85,8 +85,12 @@ class Postgres:
 
 
 @contextmanager
-def postgres_server(bin_dir: Path, timeout: float = 30.0) -> Iterator[Postgres]:
-    """A fresh PostgreSQL cluster on a free 127.0.0.1 port, removed afterwards."""
+def postgres_server(bin_dir: Path, timeout: float = 30.0, durable: bool = False) -> Iterator[Postgres]:
+    """A fresh PostgreSQL cluster on a free 127.0.0.1 port, removed afterwards.
+
+    Tests run it with fsync off (their data is thrown away); ``durable`` keeps PostgreSQL's
+    production default (fsync on) for the benchmarks that compare it with the embedded instance.
+    """
     account = _server_account()
     folder = Path(tempfile.mkdtemp(prefix="mlplatform-postgres-"))
     data = folder / "data"
@@ -117,7 +121,9 @@ def postgres_server(bin_dir: Path, timeout: float = 30.0) -> Iterator[Postgres]:
         if initdb.returncode != 0:
             raise RuntimeError(f"initdb failed ({initdb.returncode}): {initdb.stderr[-2000:]}")
         password_file.unlink()
-        settings = {"listen_addresses": LOCALHOST, "unix_socket_directories": str(folder), "fsync": "off"}
+        settings = {"listen_addresses": LOCALHOST, "unix_socket_directories": str(folder)}
+        if not durable:
+            settings["fsync"] = "off"
         process = subprocess.Popen(
             [bin_dir / "postgres", "-D", data, "-p", str(server.port)]
             + [f"--{name}={value}" for name, value in settings.items()],

@@ -1,0 +1,123 @@
+"""The tuned SQLite instance storage of dagster.yaml survives a run killed in the middle of its writes.
+
+A real run in a child process, on the repository's dagster.yaml, stores events as fast as it can;
+the test reads them from its own process while they are written, kills the child with SIGKILL
+(no cleanup, no checkpoint), then opens the instance again: every database passes SQLite's
+integrity check, keeps WAL mode, every event seen before the kill is still there, and the same
+instance runs the next job.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from mlplatform.orchestration.instance_storage import TunedSqliteStorage
+
+REPO = Path(__file__).resolve().parents[2]
+
+WRITER = textwrap.dedent(
+    """
+    import itertools
+    import dagster as dg
+
+    @dg.op
+    def chatter(context):
+        for n in itertools.count():
+            context.log.info(f"event {n}")
+
+    @dg.job
+    def writer():
+        chatter()
+
+    with dg.DagsterInstance.get() as instance:
+        writer.execute_in_process(instance=instance)
+    """
+)
+
+
+@dg.op
+def one() -> int:
+    return 1
+
+
+@dg.job
+def after_the_kill() -> None:
+    one()
+
+
+def _events(instance: dg.DagsterInstance, run_id: str) -> int:
+    return len(instance.all_logs(run_id))
+
+
+def _wait_for_run(instance: dg.DagsterInstance, child: subprocess.Popen, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert child.poll() is None, child.stderr.read() if child.stderr else child.returncode
+        if runs := instance.get_runs():
+            return runs[0].run_id
+        time.sleep(0.1)
+    raise AssertionError("the writer's run never appeared in the instance")
+
+
+def _integrity(db: Path) -> tuple[str, str]:
+    connection = sqlite3.connect(db)
+    try:
+        check = connection.execute("PRAGMA integrity_check").fetchone()[0]
+        mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+        return check, mode
+    finally:
+        connection.close()
+
+
+def test_a_run_killed_mid_write_leaves_a_readable_instance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "dagster"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+
+    with dg.DagsterInstance.get() as instance:
+        child = subprocess.Popen(
+            [sys.executable, "-c", WRITER], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        try:
+            run_id = _wait_for_run(instance, child)
+            deadline = time.monotonic() + 60
+            while (seen := _events(instance, run_id)) < 200:
+                assert time.monotonic() < deadline and child.poll() is None, f"{seen} events in 60 s"
+                time.sleep(0.05)
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+            if child.stderr:
+                child.stderr.close()
+    assert child.returncode == -signal.SIGKILL
+
+    databases = sorted(home.rglob("*.db"))
+    assert {db.name for db in databases} >= {"runs.db", "index.db", f"{run_id}.db", "schedules.db"}
+    for db in databases:
+        assert _integrity(db) == ("ok", "wal"), db
+
+    with dg.DagsterInstance.get() as instance:
+        storage_data = instance.get_ref().storage_data
+        assert storage_data is not None and storage_data.class_name == TunedSqliteStorage.__name__
+        after = _events(instance, run_id)
+        assert after >= seen
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED  # killed, not ended
+        with instance.event_log_storage.index_connection() as connection:
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        result = after_the_kill.execute_in_process(instance=instance)
+        assert result.success
+        assert _events(instance, result.run_id) > 0
