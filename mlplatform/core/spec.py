@@ -29,6 +29,7 @@ POLARS_TYPES: dict[str, pl.DataType] = {
 }
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+DEFAULT_MAX_LENGTH = 256  # characters of a str field a predict request may send, unless the spec says
 
 
 class _Strict(BaseModel):
@@ -48,6 +49,12 @@ class ColumnSpec(_Strict):
         default=False,
         description="Known only after the event (e.g. dep_delay): never reaches the features.",
     )
+    max_length: int | None = Field(
+        default=None,
+        gt=0,
+        description="Longest str value a predict request may send, in characters "
+        f"(default {DEFAULT_MAX_LENGTH}); the service refuses longer ones instead of storing them",
+    )
 
     @model_validator(mode="after")
     def _range_is_ordered(self) -> ColumnSpec:
@@ -55,7 +62,16 @@ class ColumnSpec(_Strict):
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
         if (self.min is not None or self.max is not None) and self.type not in ("int", "float"):
             raise ValueError(f"min/max only apply to int and float columns, not {self.type}")
+        if self.max_length is not None and self.type != "str":
+            raise ValueError(f"max_length only applies to str columns, not {self.type}")
         return self
+
+    @property
+    def text_limit(self) -> int | None:
+        """The longest value a predict request may send for a str column (None for other types)."""
+        if self.type != "str":
+            return None
+        return self.max_length or DEFAULT_MAX_LENGTH
 
 
 class TableSchema(_Strict):

@@ -13,6 +13,7 @@ import datetime as dt
 import gc
 import hmac
 import itertools
+import logging
 import math
 import re
 import secrets
@@ -31,7 +32,7 @@ from pydantic_core import to_json
 from starlette.types import Receive, Scope, Send
 
 from mlplatform.core.spec import PipelineSpec
-from mlplatform.serving.arrow_batch import ARROW_STREAM, ArrowRecords
+from mlplatform.serving.arrow_batch import ARROW_STREAM, ROWS_NAMED, ArrowRecords
 from mlplatform.serving.batching import MicroBatcher
 from mlplatform.serving.metrics import Metrics
 from mlplatform.serving.online import OnlineFeatures
@@ -41,6 +42,7 @@ from mlplatform.serving.routing import CHALLENGER, CHAMPION
 from mlplatform.serving.schema import RecordValidator, Rejected
 from mlplatform.serving.scoring import Job, Scorer
 
+logger = logging.getLogger(__name__)
 _PREDICT_PATH = re.compile(r"/v1/pipelines/([^/]+)/predict")
 _JSON_HEADER = (b"content-type", b"application/json")
 Headers = list[tuple[bytes, bytes]]  # an ASGI scope's: lower-case names
@@ -49,9 +51,14 @@ BODY_BYTES_PER_RECORD = 4096  # a flight record is about 250 bytes of JSON: room
 Endpoint = Callable[[str, Headers, bytes | None], Awaitable[Answer]]  # no body: it was too large
 
 
-def _is_arrow(headers: Headers) -> bool:
-    content_type = _header(headers, b"content-type") or ""
-    return content_type.partition(";")[0].strip().lower() == ARROW_STREAM
+def _media_type(headers: Headers) -> str:
+    return (_header(headers, b"content-type") or "").partition(";")[0].strip().lower()
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
 
 
 def _header(headers: Headers, name: bytes) -> str | None:
@@ -175,6 +182,18 @@ def service_ready(entries: dict[str, dict[str, Any]]) -> bool:
     for those, so taking replicas out of rotation would only stop the other pipelines too."""
     states = [entry["state"] for entry in entries.values()]
     return WAITING not in states and any(state != BROKEN for state in states)
+
+
+def _check_days(pipeline: Pipeline, columns: dict[str, list] | pl.DataFrame, batch: bool) -> None:
+    """Refuse records whose event day cannot be computed from fields that each passed their own
+    range: month 2 and day 31 make no date, and the feature function would fail on them."""
+    fields, rows = pipeline.online.undated(columns)
+    if rows:
+        problem = f"{', '.join(fields)} do not form a valid date ({pipeline.spec.source.partition_expr})"
+        named = {"rows": rows[:ROWS_NAMED], "count": len(rows)} if batch else {}
+        raise Rejected(
+            422, "invalid record(s)", fields=[{"field": ", ".join(fields), "problem": problem, **named}]
+        )
 
 
 def _problem(status: int, problem: str, **details: Any) -> JSONResponse:
@@ -305,15 +324,27 @@ def create_app(
     latency = {name: metrics.latency.labels(name) for name in pipelines}
     request_ids = RequestIds()
 
+    def refuse(name: str, status: int, problem: str, **details: Any) -> Answer:
+        # A name from the URL becomes a label only if it is a pipeline: any other would grow
+        # the metric without bound, one series per name a caller makes up.
+        label = name if name in pipelines else "unknown"
+        metrics.requests.labels(label, "none", str(status)).inc()
+        return status, to_json({"error": problem, **details})
+
     async def answer(name: str, headers: Headers, content: bytes | None) -> Answer:
+        """The answer; an error that escapes is a 500 with a request id, counted and logged once."""
+        try:
+            return await respond(name, headers, content)
+        except Exception:
+            request_id = _header(headers, b"x-request-id") or request_ids()
+            logger.exception(f"{name}: request {request_id} failed")
+            return refuse(name, 500, "internal error", request_id=request_id)
+
+    async def respond(name: str, headers: Headers, content: bytes | None) -> Answer:
         started = time.perf_counter()
 
         def reject(status: int, problem: str, **details: Any) -> Answer:
-            # A name from the URL becomes a label only if it is a pipeline: any other would grow
-            # the metric without bound, one series per name a caller makes up.
-            label = name if name in pipelines else "unknown"
-            metrics.requests.labels(label, "none", str(status)).inc()
-            return status, to_json({"error": problem, **details})
+            return refuse(name, status, problem, **details)
 
         if not authorized(headers):
             return reject(401, "missing or wrong bearer token")
@@ -322,12 +353,20 @@ def create_app(
         if content is None:
             return reject(413, f"request body exceeds {max_body_bytes} bytes", limit=max_body_bytes)
         pipeline = pipelines[name]
+        media_type = _media_type(headers)
         try:
-            if _is_arrow(headers):
+            if media_type == ARROW_STREAM:
                 columns: dict[str, list] | pl.DataFrame = pipeline.arrow.frame(content, max_batch)
                 size, batch = len(columns), True
-            else:
+            elif _is_json(media_type):
                 columns, size, batch = pipeline.validator.request(content, max_batch)
+            else:
+                return reject(
+                    415,
+                    f"Content-Type {media_type or '(none)'!r} is not supported: send application/json "
+                    f"or {ARROW_STREAM}",
+                )
+            _check_days(pipeline, columns, batch)
         except Rejected as rejected:
             return reject(rejected.status, rejected.problem, **rejected.details)
         if CHAMPION not in pipeline.models.snapshot.models:
@@ -336,7 +375,13 @@ def create_app(
         target = _header(headers, b"x-target-variant")
         if target is not None and target not in (CHAMPION, CHALLENGER):
             return reject(400, f"X-Target-Variant must be {CHAMPION!r} or {CHALLENGER!r}, not {target!r}")
-        answered = await batchers[name].submit(Job(columns, size, request_id, batch, target, started))
+        try:
+            answered = await batchers[name].submit(Job(columns, size, request_id, batch, target, started))
+        except Exception:
+            # Not the client's error (the contract let the request through): its id, so the one
+            # traceback logged here can be found from the client's side.
+            logger.exception(f"{name}: request {request_id} failed while scoring")
+            return reject(500, "internal error", request_id=request_id)
         latency[name].observe(time.perf_counter() - started)
         return 200, answered
 

@@ -10,7 +10,8 @@ pays for counting and naming the offending rows of each rule.
 
 The contract is the one the JSON records are held to (``schema.RecordValidator``), from the same
 pipeline spec: exactly the serving fields, each of its declared type, no nulls where the field is
-required, no value outside its range or its allowed values, no NaN or infinity. Column types are
+required, no value outside its range or its allowed values, no string over its length limit, no NaN
+or infinity. Column types are
 those a data frame library writes for the field's kind: any integer width for an int (pydantic's
 strict int refuses floats and booleans, and so does this), integers or floats for a float, strings,
 categoricals or enums for a str, timestamps of any unit for a datetime (one without a time zone is
@@ -69,6 +70,13 @@ def _violations(name: str, column: ColumnSpec) -> list[tuple[str, pl.Expr]]:
         rules.append((f"Input should be greater than or equal to {column.min:g}", value < column.min))
     if column.max is not None:
         rules.append((f"Input should be less than or equal to {column.max:g}", value > column.max))
+    if column.allowed is None and column.text_limit is not None:
+        rules.append(
+            (
+                f"String should have at most {column.text_limit} characters",
+                value.str.len_chars() > column.text_limit,
+            )
+        )
     if column.allowed is not None:
         quoted = [repr(v) for v in column.allowed]
         listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"

@@ -20,6 +20,9 @@ The batch function returns each item's result and, separately, the follow-up wor
 metrics, shadow scoring), which a second thread runs once the answers are released: off the
 response path, alongside the next batch (at concurrency 8 this measured 475 requests/s against 397
 with the follow-up in the batch thread), in batch order, and drained on shutdown.
+
+A batch whose function raises is worked on again one item at a time, so an item that breaks it
+fails alone and its neighbours are answered as if the batch had never held it.
 """
 
 from __future__ import annotations
@@ -47,6 +50,15 @@ def _run_follow_up(follow_up: Callable[[], None]) -> None:
         follow_up()
     except Exception:  # the answers are out already; the error belongs in the server log
         logger.exception("follow-up work of a batch failed")
+
+
+def _settle(future: asyncio.Future[Result], outcome: Result | Exception) -> None:
+    if future.done():  # a client that went away cancels its future
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 class MicroBatcher(Generic[Item, Result]):
@@ -89,17 +101,31 @@ class MicroBatcher(Generic[Item, Result]):
                     results, follow_up = await loop.run_in_executor(
                         self._worker, self._work, [item for item, _ in batch]
                     )
-                except Exception as exc:  # every request of the batch gets the error, none hangs
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
+                except Exception as exc:
+                    if len(batch) == 1:
+                        _settle(batch[0][1], exc)
+                    else:  # only the items that fail alone get an error
+                        await self._one_by_one(batch)
                     continue
                 for (_, future), result in zip(batch, results, strict=True):
-                    if not future.done():  # a client that went away cancels its future
-                        future.set_result(result)
+                    _settle(future, result)
                 self._after.submit(_run_follow_up, follow_up)
         finally:
             self._draining = None
+
+    async def _one_by_one(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+        """A batch that failed, worked on again an item at a time: one item that breaks the batch
+        function (a poison record) fails alone, and every other item is answered as if it had come
+        alone. It costs one run per item, and only after a failure."""
+        loop = asyncio.get_running_loop()
+        for item, future in batch:
+            try:
+                results, follow_up = await loop.run_in_executor(self._worker, self._work, [item])
+            except Exception as exc:
+                _settle(future, exc)
+                continue
+            _settle(future, results[0])
+            self._after.submit(_run_follow_up, follow_up)
 
     async def close(self) -> None:
         """Finish the batches waiting and every follow-up (the prediction log is flushed after)."""

@@ -147,27 +147,49 @@ class OnlineFeatures:
             [typed_series(name, columns[name], dtype) for name, dtype in self.raw_schema.items()]
         )
 
-    def event_days(self, raw: pl.DataFrame) -> list[str | None]:
+    def event_days(self, raw: pl.DataFrame | dict[str, list]) -> list[str | None]:
         """Each row's event day (the partition its label will land in), remembered per value of the
         columns the partition expression reads: requests come for a few days, and evaluating the
-        expression is a polars query."""
+        expression is a polars query. ``raw``: the typed frame, or validated request columns."""
         if not self._day_columns:  # a constant expression
-            return partition_days(raw, self.spec.source.partition_expr)["day"].to_list()
-        keys = list(zip(*(raw.get_column(c).to_list() for c in self._day_columns), strict=True))
+            frame = raw if isinstance(raw, pl.DataFrame) else self.frame(raw)
+            return partition_days(frame, self.spec.source.partition_expr)["day"].to_list()
+        values = [raw[c].to_list() if isinstance(raw, pl.DataFrame) else raw[c] for c in self._day_columns]
+        keys = list(zip(*values, strict=True))
         distinct = list(dict.fromkeys(keys))
-        if any(key not in self._days for key in distinct):
-            if len(self._days) + len(distinct) > REMEMBERED_DAYS:
-                self._days = {}
-            new = [key for key in distinct if key not in self._days]
+        cache = self._days  # one reference: the event loop and the scoring thread both call this
+        if any(key not in cache for key in distinct):
+            if len(cache) + len(distinct) > REMEMBERED_DAYS:
+                cache = {}
+            new = [key for key in distinct if key not in cache]
             unseen = pl.DataFrame(
                 [
-                    pl.Series(c, values, raw.schema[c])
-                    for c, values in zip(self._day_columns, zip(*new, strict=True), strict=True)
+                    typed_series(c, list(column), self.raw_schema[c])
+                    for c, column in zip(self._day_columns, zip(*new, strict=True), strict=True)
                 ]
             )
             days = partition_days(unseen, self.spec.source.partition_expr)["day"].to_list()
-            self._days.update(zip(new, days, strict=True))
-        return [self._days[key] for key in keys]
+            cache.update(zip(new, days, strict=True))
+            self._days = cache
+        return [cache[key] for key in keys]
+
+    def undated(self, columns: pl.DataFrame | dict[str, list]) -> tuple[list[str], list[int]]:
+        """The columns the event day is computed from, and the rows (validated request columns or an
+        Arrow frame) where every one of them has a value and yet no day comes out: an impossible
+        date such as month 2, day 31, which each field's own range lets through."""
+        if not self._day_columns:
+            return [], []
+        days = self.event_days(columns)
+        values = [
+            columns[c].to_list() if isinstance(columns, pl.DataFrame) else columns[c]
+            for c in self._day_columns
+        ]
+        rows = [
+            n
+            for n, (day, *inputs) in enumerate(zip(days, *values, strict=True))
+            if day is None and all(v is not None for v in inputs)
+        ]
+        return self._day_columns, rows
 
     def features(self, raw: pl.DataFrame) -> tuple[pl.DataFrame, list[str | None]]:
         """Feature rows for request rows (already validated against the serving schema), and each

@@ -1,7 +1,11 @@
 """The request schema of a pipeline, built from its spec: what is known before the event.
 
 Every raw column not marked ``post_event`` is a field with its type, nullability, range and
-allowed values; anything else in a request (an outcome column, a typo) is rejected by name.
+allowed values; anything else in a request (an outcome column, a typo, a key beside ``records``)
+is rejected by name. Types are strict, as JSON states them: no number from a string or a boolean,
+an int within the Int64 the column is stored as, a date or datetime only as ISO 8601 text, a str
+no longer than its ``max_length``. Whatever passes can be typed and scored; what could not
+(10**30 for an int) is a 422 naming the field, never a 500 from deeper down.
 
 Records are validated column by column: one pydantic validation of a list per field, with the very
 field types of the record model, costs a fraction of building one model object per record. When a
@@ -16,13 +20,16 @@ Arrow IPC batch format (``arrow_batch``) refuses by the same contract, the same 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
+    StrictFloat,
     StrictInt,
     StrictStr,
     TypeAdapter,
@@ -33,13 +40,25 @@ from pydantic_core import from_json
 
 from mlplatform.core.spec import ColumnSpec, PipelineSpec
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # an int column is stored as Int64
+_ISO_TEXT = re.compile(r"\d{4}-")
+
+
+def _iso_text(value: Any) -> Any:
+    """A date or datetime comes as ISO 8601 text: pydantic would also take a number (or a string of
+    digits) as seconds since 1970, which no client means by a date."""
+    if isinstance(value, str) and _ISO_TEXT.match(value):
+        return value
+    raise ValueError("Input should be an ISO 8601 string, e.g. 2013-01-20 or 2013-01-20T08:00:00Z")
+
+
 _TYPES: dict[str, Any] = {
     "int": StrictInt,
-    "float": Annotated[float, Field(allow_inf_nan=False)],
+    "float": Annotated[StrictFloat, Field(allow_inf_nan=False)],  # an int is a float; a bool is not
     "str": StrictStr,
     "bool": StrictBool,
-    "date": dt.date,
-    "datetime": dt.datetime,
+    "date": Annotated[dt.date, BeforeValidator(_iso_text)],
+    "datetime": Annotated[dt.datetime, BeforeValidator(_iso_text)],
 }
 
 
@@ -56,8 +75,14 @@ def _field(column: ColumnSpec) -> tuple[Any, Any]:
     kind: Any = _TYPES[column.type]
     if column.allowed is not None:
         kind = Literal[tuple(column.allowed)]
-    if column.min is not None or column.max is not None:
-        kind = Annotated[kind, Field(ge=column.min, le=column.max)]
+    elif column.text_limit is not None:
+        kind = Annotated[kind, Field(max_length=column.text_limit)]
+    low, high = column.min, column.max
+    if column.type == "int":  # a larger integer cannot be stored, whatever the spec allows
+        low = INT64_MIN if low is None else max(low, INT64_MIN)
+        high = INT64_MAX if high is None else min(high, INT64_MAX)
+    if low is not None or high is not None:
+        kind = Annotated[kind, Field(ge=low, le=high)]
     if column.nullable:
         return (kind | None, None)
     return (kind, ...)
@@ -106,6 +131,13 @@ class RecordValidator:
         except ValueError as exc:
             raise Rejected(400, f"malformed JSON: {exc}") from None
         batch = isinstance(body, dict) and "records" in body
+        if batch and len(body) > 1:
+            unknown = sorted(key for key in body if key != "records")
+            raise Rejected(
+                422,
+                f"unknown key(s) beside records: {', '.join(unknown)}",
+                fields=[{"field": key, "problem": "Extra inputs are not permitted"} for key in unknown],
+            )
         records = body["records"] if batch else [body]
         if not isinstance(records, list):
             raise Rejected(422, "records must be a list of objects", field="records")

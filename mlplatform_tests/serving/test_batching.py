@@ -53,21 +53,27 @@ def test_requests_waiting_together_are_one_batch_and_each_gets_its_own_answer() 
     assert work.follow_ups == work.batches  # each batch's follow-up ran, after its answers
 
 
-def test_a_failing_batch_fails_its_requests_and_the_next_batch_is_served() -> None:
+def test_a_failing_batch_fails_only_the_item_that_breaks_it() -> None:
+    """Items 3, -1 and 5 arrive together; -1 breaks the batch. The batch is worked on again item by
+    item: only -1 fails, 3 and 5 get their own answers (and follow-ups), and the next batch is served."""
     work = Work()
     batcher: MicroBatcher[int, int] = MicroBatcher(work)
 
     async def scenario() -> tuple[list[object], int]:
-        failed = await asyncio.gather(batcher.submit(3), batcher.submit(-1), return_exceptions=True)
+        answers = await asyncio.gather(
+            batcher.submit(3), batcher.submit(-1), batcher.submit(5), return_exceptions=True
+        )
         later = await batcher.submit(4)
         await batcher.close()
-        return list(failed), later
+        return list(answers), later
 
-    failed, later = asyncio.run(scenario())
+    answers, later = asyncio.run(scenario())
 
-    assert [type(f) for f in failed] == [ValueError, ValueError]
+    assert answers[0] == 6 and answers[2] == 10
+    assert isinstance(answers[1], ValueError) and str(answers[1]) == "negative item in [-1]"
     assert later == 8
-    assert work.batches == [[3, -1], [4]]
+    assert work.batches == [[3, -1, 5], [3], [-1], [5], [4]]
+    assert work.follow_ups == [[3], [5], [4]]
 
 
 def test_a_failing_follow_up_is_logged_and_does_not_stop_the_batcher(

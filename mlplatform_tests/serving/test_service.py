@@ -240,6 +240,56 @@ def test_bad_input_gets_a_4xx_naming_the_problem(
     assert still.status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"month": 2, "day": 31}, "year, month, day"),  # each in range, together no date
+        ({"flight": 10**30}, "flight"),  # no Int64 holds it
+        ({"distance": "1069"}, "distance"),  # no number from a string
+        ({"distance": True}, "distance"),  # nor from a boolean
+        ({"dest": "X" * 100_000}, "dest"),  # over the length limit: never stored whole
+    ],
+    ids=["february-31", "int-10e30", "string-number", "bool-number", "100kb-string"],
+)
+def test_what_scoring_could_not_handle_is_a_422_naming_the_field(
+    flights_served: tuple[Harness, Service], change: dict, named: str
+) -> None:
+    """Each of these was a 500 (or was scored, or stored whole) before the contract refused it."""
+    harness, service = flights_served
+    record = _requests(harness, n=1)[0]
+    url = f"{service.url}/v1/pipelines/flight_delay/predict"
+    single = httpx.post(url, json={**record, **change}, headers=AUTH)
+    batch = httpx.post(url, json={"records": [record, {**record, **change}]}, headers=AUTH)
+
+    for response in (single, batch):
+        assert response.status_code == 422, response.text
+        [field] = response.json()["fields"]
+        assert named in field["field"], field
+    assert httpx.post(url, json=record, headers=AUTH).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml", None]
+)
+def test_a_body_that_is_not_json_or_arrow_is_a_415(
+    flights_served: tuple[Harness, Service], content_type: str | None
+) -> None:
+    harness, service = flights_served
+    record = _requests(harness, n=1)[0]
+    headers = {**AUTH, **({"Content-Type": content_type} if content_type else {})}
+    response = httpx.post(
+        f"{service.url}/v1/pipelines/flight_delay/predict", content=json.dumps(record), headers=headers
+    )
+    assert response.status_code == 415, response.text
+    assert "application/json" in response.json()["error"]
+    assert 'pipeline="flight_delay",status="415",variant="none"' in httpx.get(f"{service.url}/metrics").text
+    vendor_json = {**AUTH, "Content-Type": "application/vnd.api+json; charset=utf-8"}
+    accepted = httpx.post(
+        f"{service.url}/v1/pipelines/flight_delay/predict", content=json.dumps(record), headers=vendor_json
+    )
+    assert accepted.status_code == 200, accepted.text
+
+
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
 def test_a_non_finite_float_is_a_422_naming_the_field(
     flights_served: tuple[Harness, Service], literal: str

@@ -1,0 +1,138 @@
+"""The predict contract refuses, by field, everything the scoring path could not handle, on the JSON
+and the Arrow path alike: wrong JSON types (no coercion), integers beyond Int64, over-long strings,
+impossible calendar dates, unknown top-level keys. Plain code, no server: records built here."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import polars as pl
+import pytest
+from pydantic import ValidationError
+
+from mlplatform.core.pipelines import load_spec
+from mlplatform.core.spec import DEFAULT_MAX_LENGTH, ColumnSpec
+from mlplatform.serving.arrow_batch import ArrowRecords, ipc_stream
+from mlplatform.serving.online import OnlineFeatures
+from mlplatform.serving.schema import RecordValidator, Rejected
+from mlplatform_tests.serving.test_arrow_batch import EXPECTED, FLIGHT, RECORDS
+
+SPEC = load_spec("flight_delay")
+VALIDATOR, ARROW = RecordValidator(SPEC), ArrowRecords(SPEC)
+
+
+def _refused(body: Any) -> Rejected:
+    with pytest.raises(Rejected) as refused:
+        VALIDATOR.request(json.dumps(body).encode(), 1000)
+    return refused.value
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("distance", "1069", "Input should be a valid number"),  # a string is not a number
+        ("distance", True, "Input should be a valid number"),  # nor is a boolean
+        ("flight", "1545", "Input should be a valid integer"),
+        ("flight", True, "Input should be a valid integer"),
+        ("flight", 1545.5, "Input should be a valid integer"),
+        ("flight", 10**30, "less than or equal to 9223372036854775807"),  # beyond Int64
+        ("flight", 2**63, "less than or equal to 9223372036854775807"),
+        ("year", -(2**70), "greater than or equal to 2013"),
+        ("dest", 7, "Input should be a valid string"),
+        ("dest", "X" * (DEFAULT_MAX_LENGTH + 1), f"at most {DEFAULT_MAX_LENGTH} characters"),
+        ("time_hour", 1358719200, "ISO 8601"),  # seconds since 1970 are not a datetime here
+        ("time_hour", "1358719200", "ISO 8601"),
+        ("time_hour", True, "ISO 8601"),
+        ("time_hour", "2013-02-31T10:00:00Z", "day value is outside expected range"),
+    ],
+)
+def test_a_value_of_the_wrong_kind_is_a_422_naming_the_field(field: str, value: Any, problem: str) -> None:
+    single, batch = (
+        _refused({**FLIGHT, field: value}),
+        _refused({"records": [FLIGHT, {**FLIGHT, field: value}]}),
+    )
+
+    assert (single.status, batch.status) == (422, 422)
+    [named] = single.details["fields"]
+    assert named["field"] == field and problem in named["problem"], named
+    assert [f["field"] for f in batch.details["fields"]] == [f"1.{field}"]
+
+
+def test_the_largest_int64_and_a_string_at_the_limit_pass() -> None:
+    columns, size, _ = VALIDATOR.request(
+        json.dumps({**FLIGHT, "flight": 2**63 - 1, "dest": "X" * DEFAULT_MAX_LENGTH}).encode(), 1000
+    )
+    assert size == 1 and columns["flight"] == [2**63 - 1]
+    assert OnlineFeatures(SPEC, None).frame(columns)["flight"].dtype == pl.Int64
+
+
+def test_a_key_beside_records_is_a_422_naming_it() -> None:
+    refused = _refused({"records": [FLIGHT], "recrods": [], "debug": True})
+    assert refused.status == 422
+    assert refused.details["fields"] == [
+        {"field": "debug", "problem": "Extra inputs are not permitted"},
+        {"field": "recrods", "problem": "Extra inputs are not permitted"},
+    ]
+
+
+def test_max_length_comes_from_the_spec_and_holds_on_both_paths() -> None:
+    columns = dict(SPEC.schema_.columns)
+    columns["dest"] = ColumnSpec(type="str", max_length=3)
+    spec = SPEC.model_copy(update={"schema_": SPEC.schema_.model_copy(update={"columns": columns})})
+    validator, arrow = RecordValidator(spec), ArrowRecords(spec)
+    validator.request(json.dumps({**FLIGHT, "dest": "IAH"}).encode(), 10)
+
+    with pytest.raises(Rejected) as as_json:
+        validator.request(json.dumps({"records": [FLIGHT, {**FLIGHT, "dest": "KIAH"}]}).encode(), 10)
+    with pytest.raises(Rejected) as as_arrow:
+        arrow.frame(ipc_stream(EXPECTED.with_columns(dest=pl.lit("KIAH"))), 10)
+
+    [named_json] = as_json.value.details["fields"]
+    [named_arrow] = as_arrow.value.details["fields"]
+    assert named_json == {"field": "1.dest", "problem": "String should have at most 3 characters"}
+    assert (named_arrow["field"], named_arrow["problem"], named_arrow["count"]) == (
+        "dest",
+        "String should have at most 3 characters",
+        len(RECORDS),
+    )
+
+
+def test_max_length_is_only_for_str_columns() -> None:
+    with pytest.raises(ValidationError, match="max_length only applies to str columns"):
+        ColumnSpec(type="int", max_length=3)
+
+
+@pytest.mark.parametrize(
+    ("sent", "problem"),
+    [
+        (EXPECTED.with_columns(pl.col("distance").cast(pl.String)), "cannot hold this float field"),
+        (EXPECTED.with_columns(distance=pl.lit(True)), "cannot hold this float field"),
+        (EXPECTED.with_columns(flight=pl.lit(True)), "cannot hold this int field"),
+        (EXPECTED.with_columns(pl.col("dest").cast(pl.Int64, strict=False)), "cannot hold this str field"),
+        (EXPECTED.with_columns(flight=pl.lit(2**63 + 5, pl.UInt64)), "invalid record"),
+    ],
+    ids=["string for float", "bool for float", "bool for int", "int for str", "uint64 beyond int64"],
+)
+def test_the_arrow_path_refuses_what_the_json_path_refuses(sent: pl.DataFrame, problem: str) -> None:
+    with pytest.raises(Rejected) as refused:
+        ARROW.frame(ipc_stream(sent), 1000)
+    assert (
+        refused.value.status == 422 and problem in json.dumps(refused.value.details) + refused.value.problem
+    )
+
+
+@pytest.mark.parametrize(
+    ("month", "day", "dated"),
+    [(2, 31, False), (2, 29, False), (4, 31, False), (2, 28, True), (12, 31, True)],
+)
+def test_an_impossible_calendar_date_is_found_on_both_paths(month: int, day: int, dated: bool) -> None:
+    """Each field passes its own range (month 1-12, day 1-31); together they must make a date."""
+    online = OnlineFeatures(SPEC, None)
+    records = [FLIGHT, {**FLIGHT, "month": month, "day": day}]
+    columns, _, _ = VALIDATOR.request(json.dumps({"records": records}).encode(), 10)
+    frame = ARROW.frame(ipc_stream(online.frame(columns)), 10)
+
+    expected = [] if dated else [1]
+    assert online.undated(columns) == (["year", "month", "day"], expected)
+    assert online.undated(frame) == (["year", "month", "day"], expected)
