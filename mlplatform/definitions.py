@@ -58,6 +58,22 @@ def pipeline_location(project: Path, folder: str) -> dg.Definitions:
     return dg.Definitions.merge(_folder_definitions(tree, folder), shared_definitions())
 
 
+def _without_component_tree(definitions: dg.Definitions) -> dg.Definitions:
+    """The same definitions without the folder's component tree: Dagster merges at most one tree
+    into a location, and the all-pipelines location holds one per folder."""
+    return dg.Definitions(
+        assets=definitions.assets,
+        asset_checks=definitions.asset_checks,
+        schedules=definitions.schedules,
+        sensors=definitions.sensors,
+        jobs=definitions.jobs,
+        resources=definitions.resources,
+        executor=definitions.executor,
+        loggers=definitions.loggers,
+        metadata=definitions.metadata,
+    )
+
+
 def code_location(project: Path) -> dg.Definitions:
     """Every healthy pipeline declared under ``project``'s defs folder, with the shared resources
     and the executor; a second project (tests build one) becomes a code location the same way."""
@@ -65,7 +81,7 @@ def code_location(project: Path) -> dg.Definitions:
     loaded = []
     for folder in pipeline_folders(tree.defs_module_path):
         try:
-            loaded.append(_folder_definitions(tree, folder.name))
+            loaded.append(_without_component_tree(_folder_definitions(tree, folder.name)))
         except Exception as exc:  # whatever breaks one pipeline must not take the others down
             logger.error("pipeline folder %r left out of the code location: %s", folder.name, exc)
     return dg.Definitions.merge(*loaded, shared_definitions())

@@ -315,7 +315,10 @@ class PipelineSpec(_Strict):
     schema_: TableSchema = Field(alias="schema")
     references: dict[str, ReferenceSpec] = Field(default_factory=dict)
     entity: list[str] = Field(description="Columns that identify one prediction")
-    timestamp: str = Field(description="Event time column, known before the event")
+    timestamp: str = Field(
+        description="Event time column (date or datetime), known before the event: when the "
+        "records of a day are only dated, the date is the event time"
+    )
     label: LabelSpec
     features: FeatureSpec
     model: ModelSpec = Field(default_factory=ModelSpec)
@@ -339,6 +342,11 @@ class PipelineSpec(_Strict):
             problems += [f"{field}: unknown column {c!r}" for c in names if c not in columns]
         if self.timestamp in columns and columns[self.timestamp].post_event:
             problems.append(f"timestamp: {self.timestamp!r} is marked post_event")
+        if self.timestamp in columns and columns[self.timestamp].type not in ("date", "datetime"):
+            problems.append(
+                f"timestamp: {self.timestamp!r} is a {columns[self.timestamp].type} column, "
+                "not a date or datetime"
+            )
         problems += _unknown_in_expr("label.expr", self.label.expr, self.schema_)
         problems += _unknown_in_expr("source.partition_expr", self.source.partition_expr, self.schema_)
         problems += [

@@ -106,6 +106,10 @@ BAD_SPECS = {
         ["entity", "'flight_no'"],
     ),
     "timestamp is post_event": (_set("timestamp", "arr_delay"), ["timestamp", "'arr_delay'", "post_event"]),
+    "timestamp is not a date or datetime": (
+        _set("timestamp", "sched_dep_time"),
+        ["timestamp", "'sched_dep_time' is a int column, not a date or datetime"],
+    ),
     "partition expr names unknown column": (
         _set("source.partition_expr", "DATE(yr || '-' || month || '-' || day)"),
         ["source.partition_expr", "'yr'"],

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
+import pytest
 
 from mlplatform import definitions
 from mlplatform.core.pipelines import defs_dir, read_folder
 from mlplatform.definitions import defs, workspace_config
+from mlplatform_tests.projects import FLIGHTS_YAML, write_project
 
 
 def test_code_location_loads_every_asset_check_and_resource() -> None:
@@ -67,3 +71,23 @@ def test_each_pipeline_folder_is_a_code_location_of_its_own() -> None:
         keys = {k.path[0] for k in location.resolve_asset_graph().get_all_asset_keys()}
         assert keys == {spec.name for spec in read_folder(defs_dir() / entry["location_name"])}
         dg.Definitions.validate_loadable(location)
+
+
+def test_several_healthy_pipelines_share_the_all_pipelines_location(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each folder is its own component tree, and Dagster merges at most one into a location: the
+    all-pipelines location (``defs``) still holds every healthy folder."""
+    defs_folder = write_project(
+        tmp_path / "project",
+        {
+            "flight_delay": FLIGHTS_YAML,
+            "flights_again": FLIGHTS_YAML.replace("name: flight_delay", "name: flights_again", 1),
+        },
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "project"))
+    monkeypatch.setenv("MLPLATFORM_DEFS_DIR", str(defs_folder))
+
+    keys = {k.to_user_string() for k in defs().resolve_asset_graph().get_all_asset_keys()}
+
+    assert {"flight_delay/model", "flights_again/model"} <= keys

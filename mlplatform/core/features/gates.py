@@ -21,7 +21,7 @@ from mlplatform.core.spec import PipelineSpec, TableSchema
 def feature_contract(spec: PipelineSpec) -> TableSchema:
     """The schema every ``features`` partition must satisfy, derived from the spec."""
     columns: dict[str, dict] = {c: {"type": spec.schema_.columns[c].type} for c in spec.entity}
-    columns[spec.timestamp] = {"type": "datetime"}
+    columns[spec.timestamp] = {"type": spec.schema_.columns[spec.timestamp].type}
     columns.update({c: {"type": "str", "nullable": True} for c in spec.features.categorical})
     columns.update({c: {"type": "float", "nullable": True} for c in spec.features.numeric})
     columns[spec.label.name] = {"type": "int", "min": 0, "max": 1}
