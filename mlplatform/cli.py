@@ -213,15 +213,23 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
     import polars as pl
 
-    from mlplatform.core.data.sql import connect
+    from mlplatform.core.data.sql import connect, one_line, pipeline_views
     from mlplatform.core.data.warehouse import ParquetWarehouse
+    from mlplatform.core.pipelines import declared_pipelines
 
     connection, views = connect(ParquetWarehouse(settings.warehouse_root()))
+    declared = [v for spec in declared_pipelines().specs.values() for v in pipeline_views(spec)]
+    unwritten = [v for v in declared if v not in views]
     pl.Config.set_tbl_rows(50)
     if args.query:
-        print(connection.sql(args.query).pl())
+        try:
+            print(connection.sql(args.query).pl())
+        except duckdb.Error as exc:
+            print(f"mlplatform sql: {one_line(exc, views, unwritten)}", file=sys.stderr)
+            return 1
         return 0
     print("views: " + ", ".join(views) + "\nend a statement with ';', Ctrl-D quits")
     buffer = ""
@@ -231,8 +239,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
             try:
                 result = connection.sql(buffer)
                 print(result.pl() if result is not None else "ok")
-            except Exception as exc:  # show the DuckDB error and keep the session
-                print(f"error: {exc}")
+            except duckdb.Error as exc:  # show the DuckDB error and keep the session
+                print(f"error: {one_line(exc, views, unwritten)}")
             buffer = ""
     return 0
 

@@ -17,6 +17,7 @@ from mlplatform.orchestration.deployment_assets import deployment_asset, rollbac
 from mlplatform.orchestration.feature_assets import features_asset
 from mlplatform.orchestration.ingest_assets import ingest_assets
 from mlplatform.orchestration.jobs import pipeline_jobs
+from mlplatform.orchestration.late_data import late_log_job, late_log_sensor
 from mlplatform.orchestration.model_assets import model_asset
 from mlplatform.orchestration.monitoring_assets import (
     drift_asset,
@@ -49,6 +50,7 @@ def pipeline_definitions(spec: PipelineSpec) -> dg.Definitions:
     partitions = daily_partitions(spec)
     jobs = pipeline_jobs(spec)
     rollback = rollback_job(spec)
+    late_log = late_log_job(spec)
     return dg.Definitions(
         assets=[
             *ingest_assets(spec, partitions),
@@ -61,9 +63,10 @@ def pipeline_definitions(spec: PipelineSpec) -> dg.Definitions:
             live_performance_asset(spec, partitions),
             drift_asset(spec, partitions),
         ],
-        jobs=[jobs.ingest, jobs.retrain, jobs.deploy, rollback],
+        jobs=[jobs.ingest, jobs.retrain, jobs.deploy, rollback, late_log],
         sensors=[
             landing_sensor(spec, jobs),
+            late_log_sensor(spec, late_log),
             drift_sensor(spec, jobs),
             performance_sensor(spec, jobs),
             freshness_sensor(spec, jobs),

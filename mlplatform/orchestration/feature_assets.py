@@ -19,7 +19,7 @@ from mlplatform.core.gate_result import GateResult
 from mlplatform.core.spec import PipelineSpec
 from mlplatform.orchestration.alerts import AlertNotifier
 from mlplatform.orchestration.automation import every_partition_eager
-from mlplatform.orchestration.checks import check_outputs, gate_evaluation, stop_if_blocked
+from mlplatform.orchestration.checks import stop_if_blocked, stored_evaluations
 from mlplatform.orchestration.metadata import day_range_label, markdown_table
 from mlplatform.orchestration.resources import Warehouse
 
@@ -78,7 +78,7 @@ def features_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> d
                     feature_schema_gate(frame, contract, spec.entity, failures[day]),
                     leakage_gate(frame, spec),
                 ]
-        yield from stop_if_blocked(key, gates, alerts, context.log)
+        yield from stop_if_blocked(context, key, gates, alerts)
         rows: list[dict] = []
         positives = total = 0
         for day, frame in built.items():
@@ -88,9 +88,6 @@ def features_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> d
             positives += day_positives
             total += stored.rows
             rows.append({"day": day, "rows": stored.rows, "label_rate": day_positives / max(frame.height, 1)})
-            for gate in gates[day]:
-                yield gate_evaluation(key, gate, day)
-        yield from check_outputs(context)
         last = built[context.partition_keys[-1]]
         assert last is not None
         null_share = (
@@ -110,5 +107,6 @@ def features_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> d
                 "preview": markdown_table(last, max_rows=10),
             }
         )
+        yield from stored_evaluations(context, key, gates)
 
     return _features

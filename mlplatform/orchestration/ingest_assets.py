@@ -14,7 +14,7 @@ from mlplatform.core.data.contracts import build_schema
 from mlplatform.core.data.ingest import ingest_files
 from mlplatform.core.spec import PipelineSpec, TableSchema
 from mlplatform.orchestration.alerts import AlertNotifier
-from mlplatform.orchestration.checks import check_outputs, gate_evaluation, stop_if_blocked
+from mlplatform.orchestration.checks import stop_if_blocked, stored_evaluations
 from mlplatform.orchestration.metadata import day_range_label, markdown_table
 from mlplatform.orchestration.resources import LandingZone, Warehouse
 
@@ -75,7 +75,7 @@ def ingest_asset(
         results = ingest_files(
             paths, schema, contract, spec.source.null_values, partition_expr, spec.data_gates, stored_rows
         )
-        yield from stop_if_blocked(key, {d: r.gates for d, r in results.items()}, alerts, context.log)
+        yield from stop_if_blocked(context, key, {d: r.gates for d, r in results.items()}, alerts)
         per_day: list[dict] = []
         versions: list[str] = []
         for day, result in results.items():
@@ -90,9 +90,6 @@ def ingest_asset(
                     "file": result.path.name,
                 }
             )
-            for gate in result.gates:
-                yield gate_evaluation(key, gate, day)
-        yield from check_outputs(context)
         summary = pl.DataFrame(per_day)
         last = results[days[-1]].frame
         assert last is not None
@@ -107,6 +104,7 @@ def ingest_asset(
             },
             data_version=dg.DataVersion(versions[0]) if len(versions) == 1 else None,
         )
+        yield from stored_evaluations(context, key, {d: r.gates for d, r in results.items()})
 
     return _ingest
 

@@ -17,7 +17,9 @@ from mlflow import MlflowClient
 from mlplatform.core.deployment.registry import CHAMPION, alias_version, version_tag
 from mlplatform.core.evaluation.report import drift_markdown
 from mlplatform.core.monitoring.drift import drift_table, reference_profiles
+from mlplatform.core.monitoring.late_logs import files_digest
 from mlplatform.core.monitoring.live import (
+    REPORT_SCHEMA,
     join_labels,
     live_auc,
     scored_rows,
@@ -30,7 +32,9 @@ from mlplatform.core.training.fit import TimeSplit
 from mlplatform.orchestration.automation import every_partition_eager
 from mlplatform.orchestration.metadata import ReportConfig, markdown_table
 from mlplatform.orchestration.resources import MlflowTracking, PredictionLogFiles, Warehouse
-from mlplatform.serving.prediction_log import read_log
+from mlplatform.serving.prediction_log import log_files, read_log
+
+LOG_FILES_DIGEST = "log_files_digest"
 
 
 def prediction_log_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -50,13 +54,20 @@ def prediction_log_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition
         context: dg.AssetExecutionContext, warehouse: Warehouse, prediction_logs: PredictionLogFiles
     ):
         day = context.partition_key
-        log = read_log(prediction_logs.folder(), spec.name, day).unique(
+        paths = log_files(prediction_logs.folder(), spec.name, day).get(day, [])
+        log = read_log(prediction_logs.folder(), spec.name, day, paths=paths).unique(
             ["request_id", "variant"], keep="last", maintain_order=True
         )
         warehouse.store().write(spec.name, "prediction_log", log, day)
         counts = log.group_by("variant", "model_version").len().sort("variant", "model_version")
         return dg.MaterializeResult(
-            metadata={"dagster/row_count": log.height, "by_variant": markdown_table(counts)}
+            metadata={
+                "dagster/row_count": log.height,
+                "by_variant": markdown_table(counts),
+                "log_files": len(paths),
+                # What the late-log sensor compares with the day's files now (core/monitoring/late_logs.py).
+                LOG_FILES_DIGEST: files_digest(p.rsplit("/", 1)[-1] for p in paths),
+            }
         )
 
     return _prediction_log
@@ -126,10 +137,17 @@ def live_performance_asset(spec: PipelineSpec, partitions: dg.PartitionsDefiniti
             else None
         )
         if joined is None or joined.height == 0:
-            yield dg.AssetCheckResult(
-                check_name="performance_floor", passed=True, description="no labelled predictions: not judged"
+            store.write(spec.name, "live_performance", pl.DataFrame(schema=REPORT_SCHEMA), day)
+            yield dg.MaterializeResult(
+                metadata={"labelled_predictions": 0, "served_auc": math.nan},
+                check_results=[
+                    dg.AssetCheckResult(
+                        check_name="performance_floor",
+                        passed=True,
+                        description="no labelled predictions: not judged",
+                    )
+                ],
             )
-            yield dg.MaterializeResult(metadata={"labelled_predictions": 0, "served_auc": math.nan})
             return
         client = mlflow_tracking.client()
         thresholds = {
@@ -137,11 +155,12 @@ def live_performance_asset(spec: PipelineSpec, partitions: dg.PartitionsDefiniti
             for v in joined["model_version"].unique()
         }
         report = variant_report(joined, spec.label.name, thresholds)
+        store.write(spec.name, "live_performance", report, day)
         served = joined.filter(pl.col("variant") != "shadow")
         auc = live_auc(served[spec.label.name], served["prediction"]) if served.height else math.nan
         expected = _expected_auc(client, spec.name, served)
         judged = served.height >= spec.rollout.min_labelled and not math.isnan(auc)
-        yield dg.AssetCheckResult(
+        floor_check = dg.AssetCheckResult(
             check_name="performance_floor",
             passed=not judged or auc >= floor,
             severity=dg.AssetCheckSeverity.WARN,
@@ -160,7 +179,8 @@ def live_performance_asset(spec: PipelineSpec, partitions: dg.PartitionsDefiniti
                 "variants": markdown_table(report),
                 "by_variant": dg.MetadataValue.json(report.to_dicts()),
                 **_ab_test(report),
-            }
+            },
+            check_results=[floor_check],
         )
 
     return _live_performance
@@ -201,13 +221,15 @@ def drift_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.A
         client = mlflow_tracking.client()
         champion = alias_version(client, spec.name, CHAMPION)
         if champion is None:
-            yield dg.AssetCheckResult(
-                check_name="drift_within_threshold",
-                passed=True,
-                description="no champion: nothing to compare",
-            )
             yield dg.MaterializeResult(
-                metadata={"champion_version": "none", "drifted_features": dg.MetadataValue.json({})}
+                metadata={"champion_version": "none", "drifted_features": dg.MetadataValue.json({})},
+                check_results=[
+                    dg.AssetCheckResult(
+                        check_name="drift_within_threshold",
+                        passed=True,
+                        description="no champion: nothing to compare",
+                    )
+                ],
             )
             return
         as_of = version_tag(client, spec.name, champion, "as_of")
@@ -219,10 +241,11 @@ def drift_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.A
         current = store.read(spec.name, "features", day)
         profiles = reference_profiles(reference, spec.features.numeric, spec.features.categorical)
         table = drift_table(profiles, current)
+        store.write(spec.name, "drift", table, day)
         judged = current.height >= spec.monitoring.drift_min_rows
         watched = table.filter(pl.col("feature").is_in(triggers)).to_dicts()
         drifted = drifted_features(watched, threshold) if judged else {}
-        yield dg.AssetCheckResult(
+        drift_check = dg.AssetCheckResult(
             check_name="drift_within_threshold",
             passed=not drifted,
             severity=dg.AssetCheckSeverity.WARN,
@@ -249,7 +272,8 @@ def drift_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.A
                 "distributions": dg.MetadataValue.md(
                     drift_markdown(profiles, current, table) if config.plots else "plots turned off"
                 ),
-            }
+            },
+            check_results=[drift_check],
         )
 
     return _drift

@@ -63,7 +63,8 @@ def evaluation_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) ->
         description=f"The day's model and the champion on the {spec.model.test_days} held-out test days; "
         "every model gate as a blocking check.",
         check_specs=[
-            dg.AssetCheckSpec(n, asset=key, blocking=True, description=t) for n, t in MODEL_GATES.items()
+            dg.AssetCheckSpec(n, asset=key, blocking=True, partitions_def=partitions, description=t)
+            for n, t in MODEL_GATES.items()
         ],
     )
     def _evaluation(

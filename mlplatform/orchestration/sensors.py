@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from mlplatform.core.data.landing_cursor import LandingCursor, scan
 from mlplatform.core.deployment.registry import newest_as_of
 from mlplatform.core.monitoring.triggers import (
     RetrainRequest,
@@ -24,7 +25,6 @@ from mlplatform.core.monitoring.triggers import (
     day_pattern,
     describe_drift,
     is_bad_day,
-    landing_changes,
     retrain_request,
 )
 from mlplatform.core.spec import PipelineSpec
@@ -65,8 +65,7 @@ def landing_sensor(spec: PipelineSpec, jobs: PipelineJobs) -> dg.SensorDefinitio
     )
     def _landing(context: dg.SensorEvaluationContext, landing: LandingZone):
         folder = landing.folder(spec.name)
-        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-        present: dict[str, str] = {}
+        present: dict[str, tuple[int, int]] = {}
         located: dict[str, tuple[str, str, float]] = {}  # path -> (table, day, mtime)
         for table, pattern in tables.items():
             regex = day_pattern(pattern)
@@ -76,28 +75,27 @@ def landing_sensor(spec: PipelineSpec, jobs: PipelineJobs) -> dg.SensorDefinitio
                 if match is None or not (first <= match.group(1) < (end.isoformat() if end else "9999")):
                     continue
                 stat = path.stat()
-                present[relative] = f"{stat.st_mtime_ns}:{stat.st_size}"
+                present[relative] = (stat.st_mtime_ns, stat.st_size)
                 located[relative] = (table, match.group(1), stat.st_mtime)
-        changed = landing_changes(seen, present)
-        if not changed:
-            return dg.SkipReason(f"no new or changed file among the {len(present)} in {folder}")
-        # A file this cursor never saw may already be ingested (a cursor reset, or a backfill from
-        # the UI): it needs no run when its partition was materialized after the file was written.
-        unseen = defaultdict(list)
-        for name in changed:
-            if name not in seen:
-                unseen[located[name][0]].append(located[name][1])
+        found = scan(LandingCursor.decode(context.cursor), present)
+        if found.unchanged:
+            return dg.SensorResult(
+                skip_reason=f"no new or changed file among the {len(present)} in {folder}",
+                cursor=found.cursor.encode(),
+            )
+        # A candidate may already be ingested (a cursor reset, a backfill from the UI, a file moved
+        # in with an old time): it needs no run when its partition was stored after it was written.
+        days_by_table = defaultdict(list)
+        for name in found.candidates:
+            days_by_table[located[name][0]].append(located[name][1])
         ingested = {
-            t: _latest_timestamps(context.instance, _key(spec, t), days) for t, days in unseen.items()
+            t: _latest_timestamps(context.instance, _key(spec, t), days) for t, days in days_by_table.items()
         }
-        by_day: dict[str, dict[str, str]] = defaultdict(dict)
-        settled = dict(seen)
-        for name, fingerprint in changed.items():
+        by_day: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+        for name in found.candidates:
             table, day, mtime = located[name]
-            if name not in seen and ingested.get(table, {}).get(day, 0.0) > mtime:
-                settled[name] = fingerprint
-            else:
-                by_day[day][name] = fingerprint
+            if ingested[table].get(day, 0.0) <= mtime:
+                by_day[day][name] = present[name]
         requests = []
         for day in sorted(by_day)[:MAX_DAYS_PER_TICK]:
             files = by_day[day]
@@ -110,13 +108,15 @@ def landing_sensor(spec: PipelineSpec, jobs: PipelineJobs) -> dg.SensorDefinitio
                     tags={"mlplatform/trigger": "landing", "mlplatform/files": ",".join(sorted(files))[:250]},
                 )
             )
-            settled.update(files)
+        if len(by_day) > MAX_DAYS_PER_TICK:  # the rest on the next ticks: the cursor stays put
+            return dg.SensorResult(run_requests=requests, cursor=context.cursor)
         if not requests:
             return dg.SensorResult(
-                skip_reason=f"{len(changed)} file(s) new to the cursor were already ingested",
-                cursor=json.dumps(settled),
+                skip_reason=f"{len(found.candidates)} new or changed file(s) among the {len(present)} in "
+                f"{folder}, all ingested after they were written",
+                cursor=found.cursor.encode(),
             )
-        return dg.SensorResult(run_requests=requests, cursor=json.dumps(settled))
+        return dg.SensorResult(run_requests=requests, cursor=found.cursor.encode())
 
     return _landing
 
@@ -331,6 +331,9 @@ def freshness_sensor(spec: PipelineSpec, jobs: PipelineJobs) -> dg.SensorDefinit
             )
             request = _retrain_run(spec, decision, "stale_model", {})
             requests += [request] if request is not None else []
+        if not requests:
+            alerted_now = ", ".join(f"{k} {s}" for k, s in stale.items())
+            return dg.SensorResult(skip_reason=f"alerted: {alerted_now}; no retraining asked", cursor=cursor)
         return dg.SensorResult(run_requests=requests, cursor=cursor)
 
     return _freshness

@@ -27,6 +27,7 @@ import polars as pl
 
 from mlplatform.core.data.storage import open_files
 from mlplatform.core.data.timestamps import typed_series
+from mlplatform.core.monitoring.late_logs import STAMP_FORMAT
 
 COLUMNS: dict[str, pl.DataType] = {
     "request_id": pl.String(),
@@ -42,7 +43,6 @@ COLUMNS: dict[str, pl.DataType] = {
     # answered for by the champion; its failure is what the rollout controller's error rate counts).
     "status": pl.String(),
 }
-STAMP_FORMAT = "%Y%m%dT%H%M%S%f"
 
 logger = logging.getLogger(__name__)
 LOG_FILE = re.compile(r"day=[^/]+/[^/]+\.parquet")  # relative to the pipeline's folder
@@ -117,25 +117,38 @@ class PredictionLog:
         self.flush()
 
 
+def log_files(root: str | Path, pipeline: str, day: str | None = None) -> dict[str, list[str]]:
+    """Event day -> the paths of its log files (of one day, or of every day), oldest flush first."""
+    files = open_files(root)
+    prefix = files.path(pipeline) + "/"
+    by_day: dict[str, list[str]] = defaultdict(list)
+    for path in sorted(files.files(prefix + (f"day={day}/" if day else ""))):
+        relative = path.removeprefix(prefix)
+        if LOG_FILE.fullmatch(relative):
+            by_day[relative.split("/", 1)[0].removeprefix("day=")].append(path)
+    return dict(by_day)
+
+
 def read_log(
-    root: str | Path, pipeline: str, day: str | None = None, since: dt.datetime | None = None
+    root: str | Path,
+    pipeline: str,
+    day: str | None = None,
+    since: dt.datetime | None = None,
+    paths: list[str] | None = None,
 ) -> pl.DataFrame:
-    """The log of one day (or of every day), from a local folder or an ``s3://`` URI.
+    """The log of one day (or of every day), from a local folder or an ``s3://`` URI; only the
+    files ``paths`` when given (what ``log_files`` listed, so a reader knows exactly what it read).
 
     With ``since``, only rows logged from that moment on, reading only the files flushed since
     (a file's name starts with its flush time, which follows every row in it): the rollout
     controller reads a stage's rows every tick without reading the whole history.
     """
-    files = open_files(root)
-    prefix = files.path(pipeline) + "/"
     first = since.astimezone(dt.UTC).strftime(STAMP_FORMAT) if since else ""
-    logged = [
-        path
-        for path in files.files(prefix + (f"day={day}/" if day else ""))
-        if LOG_FILE.fullmatch(path.removeprefix(prefix)) and path.rsplit("/", 1)[-1] >= first
-    ]
+    if paths is None:
+        paths = [p for listed in log_files(root, pipeline, day).values() for p in listed]
+    logged = [path for path in paths if path.rsplit("/", 1)[-1] >= first]
     if not logged:
         return pl.DataFrame(schema=COLUMNS)
     # Files written before the status column existed read as "ok": they only held answers.
-    log = files.read_parquet(logged, schema=COLUMNS).with_columns(pl.col("status").fill_null("ok"))
+    log = open_files(root).read_parquet(logged, schema=COLUMNS).with_columns(pl.col("status").fill_null("ok"))
     return log.filter(pl.col("time") >= since) if since else log

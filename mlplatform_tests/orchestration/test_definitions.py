@@ -31,10 +31,18 @@ def test_code_location_loads_every_asset_check_and_resource() -> None:
 
 def test_each_pipeline_has_its_jobs_sensors_and_schedule() -> None:
     definitions = defs()
-    for job in ("ingest", "retrain", "deploy", "rollback"):
+    for job in ("ingest", "retrain", "deploy", "rollback", "late_log"):
         assert definitions.resolve_job_def(f"flight_delay_{job}").name == f"flight_delay_{job}"
     sensors = {s.name: s for s in definitions.sensors or []}
-    for sensor in ("landing", "drift", "performance", "freshness", "rollout_controller", "automation"):
+    for sensor in (
+        "landing",
+        "late_log",
+        "drift",
+        "performance",
+        "freshness",
+        "rollout_controller",
+        "automation",
+    ):
         assert sensors[f"flight_delay_{sensor}"].default_status == dg.DefaultSensorStatus.RUNNING
     schedule = definitions.resolve_schedule_def("flight_delay_nightly")
     assert schedule.cron_schedule == "0 2 * * *"

@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 
 from mlplatform.core.training.tracking import load_version
+from mlplatform.orchestration.promotion_assets import MODEL_GATES
 from mlplatform_tests.conftest import TRAIN_AS_OF
-from mlplatform_tests.harness import Harness, failure_messages
+from mlplatform_tests.dagster_ui import check_statuses, code_location
+from mlplatform_tests.harness import Harness, check_evaluations, failure_messages
 
 
 def _metadata(result, name: str) -> dict:
@@ -77,6 +79,20 @@ def test_evaluation_scores_the_registered_version_on_the_test_days(
     assert abs(evaluation["test_base_rate"] - float(test["delayed"].mean())) < 1e-9
     model = load_version("flight_delay", str(model_md["model_version"]))
     assert model.encoding.features == harness.spec.features.columns
+
+
+def test_every_model_gate_shows_its_result_on_the_as_of_day(trained_flights: tuple[Harness, dict]) -> None:
+    """The evaluation's Partitions tab of each gate: the as-of day passed or failed, no day missing."""
+    harness, results = trained_flights
+    gates = {
+        e.check_name: "SUCCEEDED" if e.passed else "FAILED" for e in check_evaluations(results["evaluation"])
+    }
+
+    with code_location(harness.instance) as ui:
+        statuses = check_statuses(ui, "evaluation")
+
+    assert set(gates) == set(MODEL_GATES)
+    assert statuses == {name: [(status, TRAIN_AS_OF, TRAIN_AS_OF)] for name, status in gates.items()}
 
 
 def test_model_without_its_window_fails_naming_the_missing_days(flights: Harness) -> None:

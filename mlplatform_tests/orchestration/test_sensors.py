@@ -17,6 +17,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+from mlplatform.cli import main
+from mlplatform.core.data.sql import pipeline_views
 from mlplatform.core.monitoring.triggers import next_day
 from mlplatform.core.pipelines import load_spec
 from mlplatform.core.spec import PipelineSpec, RolloutStage
@@ -58,7 +60,10 @@ def test_landing_sensor_requests_each_new_or_changed_file_once(flights: Harness)
     again = flights.tick("flight_delay_landing", first.cursor)
     assert again.run_requests == [] and "no new or changed file" in again.skip_message
 
-    # A file that changes is ingested again (that table only); a new day is requested once.
+    # The requested runs ingest both days. Then a file that changes is ingested again (that table
+    # only), and a new day is requested once.
+    ran = flights.materialize(["raw", "weather"], first="2013-01-01", last="2013-01-02")
+    assert ran.success, failure_messages(ran)
     path = flights.landing / "flights" / "2013-01-02.csv"
     path.write_text("\n".join(path.read_text().splitlines()[:300]) + "\n")
     flights.replay("2013-01-03", 1)
@@ -112,8 +117,11 @@ def test_drift_sensor_requests_a_gated_retraining_only_for_drifted_days(monitore
     assert "no new drift measurement" in monitored.tick("flight_delay_drift", result.cursor).skip_message
 
 
-def _log_day(harness: Harness, day: str, scores_from_labels: bool, version: str = "1") -> None:
-    """Logged answers for every flight of ``day``: informative scores, or noise (AUC about 0.5)."""
+def _log_day(
+    harness: Harness, day: str, scores_from_labels: bool, version: str = "1", flights: slice = slice(None)
+) -> None:
+    """Logged answers for every flight of ``day`` (or a slice of them): informative scores, or noise
+    (AUC about 0.5)."""
     features = harness.store.read("flight_delay", "features", day)
     raw = harness.store.read("flight_delay", "raw", day)
     rng = np.random.default_rng(int(day[-2:]))
@@ -127,14 +135,13 @@ def _log_day(harness: Harness, day: str, scores_from_labels: bool, version: str 
     inputs = keys.join(raw, on=harness.spec.entity, how="left", maintain_order="left")
     log = PredictionLog(harness.home / "predictions")
     now = dt.datetime.now(dt.UTC)
-    log.append(
-        [
-            log_row(f"{day}-{i}", now, day, row, float(score), model_version=version, latency_ms=2.0)
-            for i, (row, score) in enumerate(
-                zip(inputs.select(harness.spec.serving_columns).to_dicts(), scores, strict=True)
-            )
-        ]
-    )
+    rows = [
+        log_row(f"{day}-{i}", now, day, row, float(score), model_version=version, latency_ms=2.0)
+        for i, (row, score) in enumerate(
+            zip(inputs.select(harness.spec.serving_columns).to_dicts(), scores, strict=True)
+        )
+    ]
+    log.append(rows[flights])
     log.close()
 
 
@@ -176,6 +183,63 @@ def test_performance_sensor_retrains_after_the_days_below_the_floor(monitored: H
     again = monitored.materialize(["live_performance"], partition="2013-01-20")
     expected = again.get_asset_materialization_events()[0].materialization.metadata["expected_auc"].value
     assert expected == pytest.approx(0.71)
+
+
+def test_late_log_files_rebuild_the_day_and_its_live_performance(monitored: Harness) -> None:
+    day, unlabelled = "2013-01-17", "2013-01-30"  # the features of 01-30 (its labels) never arrive
+    _log_day(monitored, day, scores_from_labels=True, flights=slice(0, 200))
+    built = monitored.materialize(["prediction_log", "live_performance"], partition=day)
+    assert built.success, failure_messages(built)
+    nothing_late = monitored.tick("flight_delay_late_log")
+    assert nothing_late.run_requests == [] and "built from every file" in nothing_late.skip_message
+
+    # The rest of the day's answers are flushed after the day was built; another day's log too.
+    _log_day(monitored, day, scores_from_labels=True, flights=slice(200, None))
+    other = PredictionLog(monitored.home / "predictions")
+    other.append([log_row("unlabelled-0", dt.datetime.now(dt.UTC), unlabelled, {"flight": 1}, 0.5)])
+    other.close()
+    late = monitored.tick("flight_delay_late_log", nothing_late.cursor)
+    assert [(r.partition_key, r.tags["mlplatform/trigger"]) for r in late.run_requests] == [(day, "late_log")]
+    job = monitored.definitions.resolve_job_def("flight_delay_late_log")
+    assert {k.path[-1] for k in job.asset_layer.executable_asset_keys} == {
+        "prediction_log",
+        "live_performance",
+    }
+
+    rebuilt = monitored.materialize(
+        ["prediction_log", "live_performance"], partition=day
+    )  # the request's run
+    assert rebuilt.success, failure_messages(rebuilt)
+    flights = monitored.store.read("flight_delay", "features", day).height
+    assert flights > 200
+    assert monitored.store.read("flight_delay", "prediction_log", day).height == flights
+    live = {
+        e.asset_key.path[-1]: e.materialization.metadata for e in rebuilt.get_asset_materialization_events()
+    }
+    assert live["live_performance"]["labelled_predictions"].value == flights
+    again = monitored.tick("flight_delay_late_log", late.cursor)
+    assert again.run_requests == [] and "built from every file" in again.skip_message
+
+
+def test_sql_has_a_view_for_every_table_the_pipeline_writes(
+    monitored: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    day = "2013-01-16"
+    _log_day(monitored, day, scores_from_labels=True)
+    ran = monitored.materialize(["prediction_log", "live_performance", "drift"], partition=day)
+    assert ran.success, failure_messages(ran)
+    monkeypatch.setenv("MLPLATFORM_WAREHOUSE", str(monitored.home / "warehouse"))
+    capsys.readouterr()
+
+    for view in pipeline_views(monitored.spec):
+        assert main(["sql", f"SELECT count(*) AS n FROM {view}"]) == 0, capsys.readouterr().err
+    assert main(["sql", f"SELECT variant, rows FROM flight_delay_live_performance WHERE day = '{day}'"]) == 0
+    flights = monitored.store.read("flight_delay", "features", day).height
+    assert f"champion ┆ {flights}" in capsys.readouterr().out
+
+    assert main(["sql", "SELECT * FROM flight_delay_live_performence"]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "flight_delay_live_performance" in error  # one line, naming the views
 
 
 def test_freshness_sensor_alerts_once_per_stale_state_and_retrains_a_stale_model(

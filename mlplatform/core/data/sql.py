@@ -12,6 +12,10 @@ import duckdb
 
 from mlplatform.core.data.storage import ObjectStoreFiles
 from mlplatform.core.data.warehouse import ParquetWarehouse
+from mlplatform.core.spec import PipelineSpec
+
+# Tables every pipeline's assets write besides its raw data and references (orchestration/).
+DERIVED_TABLES = ("features", "prediction_log", "live_performance", "drift")
 
 
 def connect(store: ParquetWarehouse) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
@@ -29,3 +33,17 @@ def connect(store: ParquetWarehouse) -> tuple[duckdb.DuckDBPyConnection, list[st
         )
         views.append(view)
     return connection, views
+
+
+def pipeline_views(spec: PipelineSpec) -> list[str]:
+    """The view of every table the pipeline writes, whether written yet or not."""
+    return [f"{spec.name}_{table}" for table in ("raw", *spec.references, *DERIVED_TABLES)]
+
+
+def one_line(error: duckdb.Error, views: list[str], unwritten: list[str]) -> str:
+    """DuckDB's message on one line; for an unknown table, the views there are and those not written yet."""
+    message = " ".join(str(error).split())
+    if isinstance(error, duckdb.CatalogException):
+        message += f" (views: {', '.join(views) or 'none'}"
+        message += f"; not written yet: {', '.join(unwritten)})" if unwritten else ")"
+    return message

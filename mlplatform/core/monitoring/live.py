@@ -44,6 +44,17 @@ def live_auc(labels: pl.Series, scores: pl.Series) -> float:
     return float(roc_auc_score(y, scores.to_numpy())) if len(np.unique(y)) == 2 else math.nan
 
 
+REPORT_SCHEMA = {
+    "variant": pl.String(),
+    "model_version": pl.String(),
+    "rows": pl.Int64(),
+    "auc": pl.Float64(),
+    "correct": pl.Int64(),
+    "accuracy": pl.Float64(),
+    "label_rate": pl.Float64(),
+}
+
+
 def variant_report(joined: pl.DataFrame, label: str, thresholds: dict[str, float]) -> pl.DataFrame:
     """Per variant and model version: rows, AUC, accuracy at its threshold, positive rates."""
     rows = []
@@ -61,7 +72,7 @@ def variant_report(joined: pl.DataFrame, label: str, thresholds: dict[str, float
                 "label_rate": float(y.mean()),
             }
         )
-    return pl.DataFrame(rows).sort("variant")
+    return pl.DataFrame(rows, schema=REPORT_SCHEMA).sort("variant")
 
 
 def scored_rows(rows: pl.DataFrame) -> pl.DataFrame:

@@ -20,11 +20,6 @@ def day_pattern(path: str) -> re.Pattern[str]:
     return re.compile(re.escape(before) + r"(\d{4}-\d{2}-\d{2})" + re.escape(after) + "$")
 
 
-def landing_changes(seen: Mapping[str, str], present: Mapping[str, str]) -> dict[str, str]:
-    """Files (relative path -> fingerprint) that are new or whose fingerprint changed since ``seen``."""
-    return {path: print_ for path, print_ in present.items() if seen.get(path) != print_}
-
-
 def next_day(day: str) -> str:
     """A model as of D is trained on the days before D: retraining on day D's data is as of D + 1."""
     return (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()

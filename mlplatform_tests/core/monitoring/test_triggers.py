@@ -10,7 +10,6 @@ from mlplatform.core.monitoring.triggers import (
     describe_drift,
     drifted_features,
     is_bad_day,
-    landing_changes,
     next_day,
     retrain_request,
 )
@@ -31,13 +30,6 @@ from mlplatform.core.monitoring.triggers import (
 def test_day_pattern_captures_the_day_of_a_landing_file(pattern: str, path: str, day: str | None) -> None:
     match = day_pattern(pattern).search(path)
     assert (match.group(1) if match else None) == day
-
-
-def test_landing_changes_are_new_or_changed_files_only() -> None:
-    seen = {"a.csv": "1:10", "b.csv": "2:20"}
-    present = {"a.csv": "1:10", "b.csv": "3:20", "c.csv": "4:40"}
-    assert landing_changes(seen, present) == {"b.csv": "3:20", "c.csv": "4:40"}
-    assert landing_changes(present, present) == {}
 
 
 @pytest.mark.parametrize(("day", "expected"), [("2013-02-28", "2013-03-01"), ("2012-12-31", "2013-01-01")])
