@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mlplatform.core import settings
 from mlplatform.core.processes import stop_process_groups
+from mlplatform.orchestration.console import VERBOSE_ENV
 
 
 def _date(value: str) -> dt.date:
@@ -87,14 +88,21 @@ def cmd_up(args: argparse.Namespace) -> int:
     """Start the Dagster UI and daemon (one code location per pipeline), the prediction service and
     the MLflow UI; Ctrl-C stops them all."""
     bin_dir = Path(sys.executable).parent
-    workspace = write_workspace(settings.home() / "workspace.yaml")
-    env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home())}
+    # Absolute: the daemon resolves a relative workspace path against its own working directory.
+    workspace = write_workspace(settings.home().resolve() / "workspace.yaml")
+    # MLflow's server imports a Starlette module Starlette deprecates; nothing a user can act on.
+    quiet = "ignore:starlette.middleware.wsgi is deprecated:UserWarning"
+    warnings_env = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), quiet]))
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(Path(settings.dagster_home()).resolve()),
+        "PYTHONWARNINGS": warnings_env,
+    }
     artifacts = Path(settings.mlflow_artifact_root()).resolve().as_uri()
     processes = {
         "Dagster UI": (
             [
-                str(bin_dir / "dagster"),
-                "dev",
+                str(bin_dir / "dagster-webserver"),
                 "-w",
                 str(workspace),
                 "-h",
@@ -102,8 +110,9 @@ def cmd_up(args: argparse.Namespace) -> int:
                 "-p",
                 str(args.dagster_port),
             ],
-            f"http://{args.host}:{args.dagster_port}",
+            f"http://{args.host}:{args.dagster_port}/server_info",
         ),
+        "Dagster daemon": ([str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)], None),
         "Prediction service": (
             [str(bin_dir / "mlplatform"), "serve", "--host", args.host, "--port", str(args.serving_port)],
             f"http://{args.host}:{args.serving_port}/health",
@@ -127,8 +136,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         ),
     }
     # Started in the background (``make run &``, nohup), this process inherits SIGINT ignored and
-    # its children would too; `dagster dev` stops its webserver and daemon with SIGINT, so they
-    # would outlive it. A handler here resets to the default in every child.
+    # its children would too, and would outlive it. A handler here resets to the default in every
+    # child. The webserver and the daemon run as Dagster's production processes do (``dagster dev``
+    # is superseded by ``dg dev``, which needs the dg CLI this project does not install).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     started = {
         name: subprocess.Popen(cmd, env=env, start_new_session=True) for name, (cmd, _) in processes.items()
@@ -146,8 +156,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
         for name, (_, url) in processes.items():
+            if url is None:
+                print(f"{name:18s} {'running' if started[name].poll() is None else 'EXITED'}", flush=True)
+                continue
             state = "up" if _wait_for(url, 90) else "NOT answering yet"
-            print(f"{name:18s} {url}  ({state})", flush=True)
+            print(f"{name:18s} {url.removesuffix('/server_info')}  ({state})", flush=True)
         print(f"{'home folder':18s} {settings.home()}\nCtrl-C stops everything.", flush=True)
         while all(child.poll() is None for child in started.values()):
             time.sleep(1)
@@ -312,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--out", type=Path, default=None, help="report folder (default under the home)")
     simulate.set_defaults(func=cmd_simulate)
 
+    for sub in (bootstrap, backfill, simulate):
+        sub.add_argument("--verbose", action="store_true", help="print every Dagster event of every run")
+
     sql = commands.add_parser("sql", help="DuckDB SQL over the warehouse (one view per table)")
     sql.add_argument("query", nargs="?", help="run one query and exit; without it, read stdin")
     sql.set_defaults(func=cmd_sql)
@@ -320,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "verbose", False):
+        os.environ[VERBOSE_ENV] = "1"
     try:
         if args.command == "up" or hasattr(args, "pipeline"):
             _report_broken(getattr(args, "pipeline", None))

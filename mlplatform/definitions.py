@@ -19,6 +19,7 @@ import dagster as dg
 from mlplatform.core.pipelines import defs_dir, pipeline_folders, read_folder
 from mlplatform.orchestration.alerts import AlertNotifier
 from mlplatform.orchestration.executors import executor_from_environment
+from mlplatform.orchestration.known_warnings import ignore_known_warnings
 from mlplatform.orchestration.resources import (
     LandingZone,
     MlflowTracking,
@@ -28,6 +29,7 @@ from mlplatform.orchestration.resources import (
 
 LOCATION_PREFIX = "pipeline_"
 logger = logging.getLogger(__name__)
+ignore_known_warnings()  # what the code servers print when they load a location
 
 
 def shared_definitions() -> dg.Definitions:

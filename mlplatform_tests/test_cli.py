@@ -58,9 +58,13 @@ def test_bootstrap_is_safe_to_run_twice(
     assert main(argv) == 0
     second = pl.read_parquet(isolated_home / "warehouse/flight_delay/features/day=2013-01-03/data.parquet")
 
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert out.count("ok     raw and features 2013-01-01..2013-01-03 (one run)") == 2
     assert "skip   model" in out
+    assert out.count("bootstrap done in") == 2
+    # One line per step: no run's event log (a check evaluation per day and gate) on the console.
+    assert len(out.splitlines()) == 10 and "ASSET_CHECK_EVALUATION" not in captured.err
     assert second.equals(first)
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()

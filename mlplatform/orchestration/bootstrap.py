@@ -7,10 +7,12 @@ the model is trained again only with ``--retrain``.
 """
 
 import datetime as dt
+import time
 
 import dagster as dg
 
 from mlplatform.core.pipelines import load_spec
+from mlplatform.orchestration.console import run_log_config
 from mlplatform.orchestration.jobs import GATED_PATH
 
 RANGE_START = "dagster/asset_partition_range_start"
@@ -20,9 +22,15 @@ RANGE_END = "dagster/asset_partition_range_end"
 def _run(
     defs: dg.Definitions, instance: dg.DagsterInstance, keys: list[dg.AssetKey], what: str, **kwargs
 ) -> bool:
+    """One run, printed as one line: its outcome, what it did, its id (for the Runs page) and time."""
     job = defs.resolve_implicit_global_asset_job_def()
-    result = job.execute_in_process(instance=instance, asset_selection=keys, raise_on_error=False, **kwargs)
-    print(f"{'ok    ' if result.success else 'FAILED'} {what}  (run {result.run_id[:8]})", flush=True)
+    began = time.perf_counter()
+    result = job.execute_in_process(
+        instance=instance, asset_selection=keys, raise_on_error=False, run_config=run_log_config(), **kwargs
+    )
+    seconds = time.perf_counter() - began
+    status = "ok    " if result.success else "FAILED"
+    print(f"{status} {what}  (run {result.run_id[:8]}, {seconds:.0f} s)", flush=True)
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
@@ -31,6 +39,14 @@ def _run(
 
 
 def bootstrap(pipeline: str, start: dt.date | None, days: int, retrain: bool = False) -> int:
+    began = time.perf_counter()
+    code = _bootstrap(pipeline, start, days, retrain)
+    outcome = "done" if code == 0 else "FAILED"
+    print(f"bootstrap {outcome} in {time.perf_counter() - began:.0f} s (details: --verbose)", flush=True)
+    return code
+
+
+def _bootstrap(pipeline: str, start: dt.date | None, days: int, retrain: bool) -> int:
     from mlplatform.definitions import defs as load_defs
 
     spec = load_spec(pipeline)
@@ -84,8 +100,16 @@ def backfill_models(
     keys = [dg.AssetKey([pipeline, name]) for name in names]
     tags = {"mlplatform/trigger": "backfill", "mlplatform/backfill": f"{first}..{last}"}
     failed = []
-    for offset in range((last - first).days + 1):
+    count = (last - first).days + 1
+    began = time.perf_counter()
+    for offset in range(count):
         day = (first + dt.timedelta(days=offset)).isoformat()
-        if not _run(defs, instance, keys, f"{'/'.join(names)} as of {day}", partition_key=day, tags=tags):
+        what = f"[{offset + 1}/{count}] {'/'.join(names)} as of {day}"
+        if not _run(defs, instance, keys, what, partition_key=day, tags=tags):
             failed.append(day)
+    print(
+        f"backfill: {count - len(failed)} of {count} day(s) trained{' and gated' if gated else ''} "
+        f"in {time.perf_counter() - began:.0f} s",
+        flush=True,
+    )
     return failed

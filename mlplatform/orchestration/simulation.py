@@ -48,10 +48,10 @@ from mlplatform.core.monitoring.ct_report import PolicyResult
 from mlplatform.core.monitoring.live import join_labels, live_auc, scored_rows
 from mlplatform.core.spec import PipelineSpec
 from mlplatform.orchestration.component import pipeline_definitions
+from mlplatform.orchestration.console import run_log_config
 from mlplatform.orchestration.jobs import GATED_PATH
 from mlplatform.orchestration.resources import MlflowTracking
 from mlplatform.orchestration.simulation_data import (
-    QUIET,
     SHADOW_REQUESTS,
     days_between,
     link_partition,
@@ -120,7 +120,7 @@ class PolicyRun:
             partition_key=partition,
             tags=tags or {},
             run_config={
-                **QUIET,
+                **run_log_config(),
                 "ops": {f"{self.spec.name}__{n}": {"config": {"plots": False}} for n in plotting},
             },
             raise_on_error=False,

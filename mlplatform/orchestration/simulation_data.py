@@ -12,6 +12,7 @@ from mlplatform.core.data.replay import replay
 from mlplatform.core.spec import PipelineSpec, RolloutStage
 from mlplatform.orchestration.alerts import AlertNotifier
 from mlplatform.orchestration.component import pipeline_definitions
+from mlplatform.orchestration.console import run_log_config
 from mlplatform.orchestration.resources import (
     LandingZone,
     LocalWarehouse,
@@ -20,8 +21,6 @@ from mlplatform.orchestration.resources import (
 )
 
 SHADOW_REQUESTS = 200
-# Runs log warnings and errors only: a thousand runs' step-by-step debug lines would bury the progress.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
@@ -87,7 +86,7 @@ def prepare_data(spec: PipelineSpec, root: Path, first: dt.date, count: int) -> 
                 selection=keys(names),
                 resources=resources,
                 instance=instance,
-                run_config=QUIET,
+                run_config=run_log_config(),
                 raise_on_error=False,
                 **kwargs,
             ).success

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.remote_representation.external_data import RepositorySnap
 
 from mlplatform import definitions
 from mlplatform.core.pipelines import defs_dir, read_folder
 from mlplatform.definitions import defs, workspace_config
+from mlplatform.orchestration.known_warnings import ignore_known_warnings
 from mlplatform_tests.projects import FLIGHTS_YAML, write_project
 
 
@@ -99,3 +102,15 @@ def test_several_healthy_pipelines_share_the_all_pipelines_location(
     keys = {k.to_user_string() for k in defs().resolve_asset_graph().get_all_asset_keys()}
 
     assert {"flight_delay/model", "flights_again/model"} <= keys
+
+
+def test_a_code_server_loading_a_pipeline_prints_no_warning() -> None:
+    """What a code server of the webserver and the daemon does at start: build the location and its
+    snapshot. Every warning is recorded; only the known, named ones are silenced."""
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        ignore_known_warnings()
+        location = definitions.pipeline_location(defs_dir(), "flight_delay")
+        RepositorySnap.from_def(location.get_repository_def())
+
+    assert [f"{type(w.message).__name__}: {w.message}" for w in warned] == []
