@@ -32,6 +32,7 @@ from pydantic_core import to_json
 from starlette.types import Receive, Scope, Send
 
 from mlplatform.core.spec import PipelineSpec
+from mlplatform.serving.api_docs import serve_api_docs
 from mlplatform.serving.arrow_batch import ARROW_STREAM, ROWS_NAMED, ArrowRecords
 from mlplatform.serving.batching import MicroBatcher
 from mlplatform.serving.metrics import Metrics
@@ -259,7 +260,10 @@ def create_app(
             await batcher.close()
         log.close()
 
-    app = PredictionService(title="mlplatform prediction service", lifespan=lifespan)
+    app = PredictionService(
+        title="mlplatform prediction service", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    serve_api_docs(app)
 
     def authorized(headers: Headers) -> bool:
         if not api_token:
