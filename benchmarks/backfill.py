@@ -58,21 +58,16 @@ def first_empty_day(landing: Path, patterns: list[str], days: list[str]) -> str 
 def bare_loop(spec, landing: Path, static: dict, store, days: list[str], spent: dict) -> dict[str, int]:
     """The assets' library work for ``days`` without Dagster; rows written and seconds per table."""
     from mlplatform.core.data.contracts import build_schema, validate_days
-    from mlplatform.core.data.ingest import ingest_files
+    from mlplatform.core.data.ingest import ingest_files, ingest_table
     from mlplatform.core.features.compute import attach_label, compute_features
     from mlplatform.core.features.gates import feature_contract, feature_schema_gate, leakage_gate
 
-    daily = {"raw": (spec.schema_, spec.source.path, spec.source.partition_expr)}
-    daily |= {n: (r.schema_, r.path, r.partition_expr) for n, r in spec.references.items() if r.partitioned}
+    daily = ["raw", *spec.daily_references]
     rows = dict.fromkeys([*daily, "features"], 0)
     frames: dict[str, dict] = {}
-    for table, (schema, pattern, expr) in daily.items():
+    for table in daily:
         start = time.perf_counter()
-        contract = build_schema(f"{spec.name}.{table}", schema)
-        paths = {day: landing / pattern.format(day=day) for day in days}
-        results = ingest_files(
-            paths, schema, contract, spec.source.null_values, expr, spec.data_gates, lambda _: None
-        )
+        results = ingest_files(landing, days, ingest_table(spec, table), lambda _: None)
         frames[table] = {}
         for day, result in results.items():
             assert result.ok and result.frame is not None, result.summary()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import re
+import zoneinfo
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -30,6 +31,19 @@ POLARS_TYPES: dict[str, pl.DataType] = {
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 DEFAULT_MAX_LENGTH = 256  # characters of a str field a predict request may send, unless the spec says
+# Parts of a timestamp another column may be declared to repeat (``consistent_with``), and the
+# column type each must have.
+TIME_PARTS: dict[str, str] = {"year": "int", "month": "int", "day": "int", "hour": "int", "minute": "int"}
+TIME_PARTS["date"] = "date"
+
+
+def _check_zone(zone: str | None) -> str | None:
+    if zone is not None:
+        try:
+            zoneinfo.ZoneInfo(zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {zone!r} (an IANA name such as America/New_York)") from exc
+    return zone
 
 
 class _Strict(BaseModel):
@@ -55,6 +69,30 @@ class ColumnSpec(_Strict):
         description="Longest str value a predict request may send, in characters "
         f"(default {DEFAULT_MAX_LENGTH}); the service refuses longer ones instead of storing them",
     )
+    format: str | None = Field(
+        default=None,
+        description="The strptime format a date or datetime column is delivered in. Without one, a "
+        "datetime must be ISO 8601 with its UTC offset (2013-01-01T10:00:00Z) and a date ISO "
+        "(2013-01-01): an ambiguous value such as 02/03/2013 is refused, never guessed",
+    )
+    timezone: str | None = Field(
+        default=None,
+        description="A datetime's local zone: the zone of values a format without %z delivers, and "
+        "the zone the parts named in consistent_with are read in",
+    )
+    consistent_with: dict[str, str] = Field(
+        default_factory=dict,
+        description="Columns that repeat a part of this timestamp in its local zone, part -> column "
+        "(e.g. {year: year, hour: hour}); every row must agree",
+    )
+    allow_non_finite: bool = Field(
+        default=False, description="A float column accepts NaN and infinities (refused by default)"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone_exists(cls, value: str | None) -> str | None:
+        return _check_zone(value)
 
     @model_validator(mode="after")
     def _range_is_ordered(self) -> ColumnSpec:
@@ -72,18 +110,124 @@ class ColumnSpec(_Strict):
         if self.type != "str":
             return None
         return self.max_length or DEFAULT_MAX_LENGTH
+    @model_validator(mode="after")
+    def _time_semantics(self) -> ColumnSpec:
+        problems = []
+        if self.format is not None and self.type not in ("date", "datetime"):
+            problems.append(f"format only applies to date and datetime columns, not {self.type}")
+        if (self.timezone or self.consistent_with) and self.type != "datetime":
+            problems.append(f"timezone and consistent_with only apply to datetime columns, not {self.type}")
+        if self.type == "datetime" and self.format and "%z" not in self.format and not self.timezone:
+            problems.append(f"format {self.format!r} has no %z: declare the timezone its values are in")
+        if self.consistent_with and not self.timezone:
+            problems.append("consistent_with needs the timezone its parts are read in")
+        problems += [
+            f"consistent_with: {part!r} is not one of {sorted(TIME_PARTS)}"
+            for part in self.consistent_with
+            if part not in TIME_PARTS
+        ]
+        if self.allow_non_finite and self.type != "float":
+            problems.append(f"allow_non_finite only applies to float columns, not {self.type}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class TableSchema(_Strict):
+    """A table's columns and the rules over its rows: a primary key (or duplicates allowed on
+    purpose), and what becomes of a delivered column the schema does not name."""
+
     columns: dict[str, ColumnSpec]
     primary_key: list[str] = Field(default_factory=list)
+    allow_duplicates: bool = Field(
+        default=False, description="The table has no key: identical rows are data, not a mistake"
+    )
+    extra_columns: Literal["refuse", "ignore"] = Field(
+        default="refuse",
+        description="A delivered column the schema does not name: refuse the file, or store it as "
+        "text, unchecked (never dropped silently)",
+    )
 
     @model_validator(mode="after")
     def _primary_key_is_declared(self) -> TableSchema:
-        unknown = [c for c in self.primary_key if c not in self.columns]
-        if unknown:
-            raise ValueError(f"primary_key names unknown column(s) {unknown}")
+        problems = [
+            f"primary_key names unknown column {c!r}" for c in self.primary_key if c not in self.columns
+        ]
+        if not self.primary_key and not self.allow_duplicates:
+            problems.append("declare primary_key (the columns that identify a row) or allow_duplicates: true")
+        if self.primary_key and self.allow_duplicates:
+            problems.append("primary_key and allow_duplicates: true contradict each other")
+        for name, column in self.columns.items():
+            for part, other in column.consistent_with.items():
+                wanted = TIME_PARTS.get(part)
+                if other not in self.columns:
+                    problems.append(f"columns.{name}.consistent_with: unknown column {other!r}")
+                elif wanted and self.columns[other].type != wanted:
+                    problems.append(
+                        f"columns.{name}.consistent_with: {other!r} is {self.columns[other].type}, "
+                        f"a {part} needs {wanted}"
+                    )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+
+class DaySpec(_Strict):
+    """The day a row belongs to is the local date of a timestamp (or a date column itself)."""
+
+    column: str
+    timezone: str | None = Field(default=None, description="Required for a datetime column")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone_exists(cls, value: str | None) -> str | None:
+        return _check_zone(value)
+
+
+class VolumeSpec(_Strict):
+    """How many rows a day of this table may have, and what proves a delivery is whole."""
+
+    band: tuple[float, float] = Field(
+        default=(0.5, 1.5),
+        description="Rows as a share of the trailing days' median, and of the stored partition a "
+        "re-delivery replaces",
+    )
+    blocking: bool = Field(default=True, description="Outside the band blocks (false: only warns)")
+    trailing_days: int = Field(default=7, gt=0)
+    min_history: int = Field(default=3, ge=1, description="Fewer trailing days: the band is not judged")
+    done_marker: str | None = Field(
+        default=None,
+        description="Path of the upstream's completeness signal next to the landing file, with {day}: "
+        "a file holding the delivery's row count, written after the data. Declared, it must exist "
+        "and agree with the rows read",
+    )
+
+    @model_validator(mode="after")
+    def _band_is_ordered(self) -> VolumeSpec:
+        low, high = self.band
+        if not 0 <= low <= 1 <= high:
+            raise ValueError(f"band {self.band} must satisfy 0 <= low <= 1 <= high")
+        if self.done_marker is not None and "{day}" not in self.done_marker:
+            raise ValueError("done_marker must contain {day}")
+        return self
+
+
+def _day_problems(partition_expr: str | None, day: DaySpec | None, schema: TableSchema) -> list[str]:
+    """What is wrong with a table's day rule (either a SQL expression or a local-date column)."""
+    if partition_expr is not None and day is not None:
+        return ["partition_expr, day: declare one of them, not both"]
+    if partition_expr is not None:
+        return _unknown_in_expr("partition_expr", partition_expr, schema)
+    if day is None:
+        return []
+    column = schema.columns.get(day.column)
+    if column is None:
+        return [f"day.column: unknown column {day.column!r}"]
+    if column.type == "datetime" and day.timezone is None:
+        return [f"day.timezone: the local date of datetime {day.column!r} needs a time zone"]
+    if column.type not in ("date", "datetime"):
+        return [f"day.column: {day.column!r} is {column.type}, not a date or datetime"]
+    return []
 
 
 class SourceSpec(_Strict):
@@ -91,10 +235,15 @@ class SourceSpec(_Strict):
 
     path: str = Field(description="Path under the pipeline's landing zone, with {day} for the date")
     format: Literal["csv", "parquet"] = "csv"
-    partition_expr: str = Field(
+    partition_expr: str | None = Field(
+        default=None,
         description="SQL expression giving each row's day, e.g. DATE(year || '-' || month || "
-        "'-' || day); a row whose day is not its file's day breaks the contract"
+        "'-' || day); a row whose day is not its file's day breaks the contract",
     )
+    day: DaySpec | None = Field(
+        default=None, description="Or: each row's day is the local date of this column in this zone"
+    )
+    volume: VolumeSpec = Field(default_factory=VolumeSpec)
     null_values: list[str] = Field(default_factory=lambda: [""])
     start_date: dt.date
     end_date: dt.date | None = Field(default=None, description="Exclusive; open-ended if unset")
@@ -115,6 +264,8 @@ class SourceSpec(_Strict):
     def _dates_are_ordered(self) -> SourceSpec:
         if self.end_date is not None and self.end_date <= self.start_date:
             raise ValueError(f"end_date {self.end_date} is not after start_date {self.start_date}")
+        if self.partition_expr is None and self.day is None:
+            raise ValueError("day: declare the day of a row (day {column, timezone} or partition_expr)")
         return self
 
 
@@ -123,18 +274,19 @@ class ReferenceSpec(_Strict):
 
     path: str
     partition_expr: str | None = Field(default=None, description="Set for daily references")
+    day: DaySpec | None = Field(default=None, description="Or the local-date rule, as for the source")
     schema_: TableSchema = Field(alias="schema")
     key: list[str] = Field(description="Columns the feature function looks rows up by")
+    volume: VolumeSpec = Field(default_factory=VolumeSpec, description="Judged for daily references")
 
     @property
     def partitioned(self) -> bool:
-        return self.partition_expr is not None
+        return self.partition_expr is not None or self.day is not None
 
     @model_validator(mode="after")
     def _key_is_declared(self) -> ReferenceSpec:
         problems = [f"key: unknown column {c!r}" for c in self.key if c not in self.schema_.columns]
-        if self.partition_expr is not None:
-            problems += _unknown_in_expr("partition_expr", self.partition_expr, self.schema_)
+        problems += _day_problems(self.partition_expr, self.day, self.schema_)
         if self.partitioned != ("{day}" in self.path):
             problems.append("path: a daily reference needs {day} in its path, a static one none")
         if problems:
@@ -196,21 +348,11 @@ class ModelSpec(_Strict):
 
 
 class DataGateSpec(_Strict):
-    """Data gates beyond the contract: volume against the trailing days, and leakage."""
+    """Data gates beyond each table's contract and volume (declared per table): leakage."""
 
-    volume_band: tuple[float, float] = (0.5, 1.5)
-    volume_trailing_days: int = Field(default=7, gt=0)
-    volume_min_history: int = Field(default=3, ge=1)
     leakage_auc: float = Field(
         default=0.95, gt=0.5, le=1, description="A single feature this predictive is a leak"
     )
-
-    @model_validator(mode="after")
-    def _band_is_ordered(self) -> DataGateSpec:
-        low, high = self.volume_band
-        if not 0 <= low <= 1 <= high:
-            raise ValueError(f"volume_band {self.volume_band} must satisfy 0 <= low <= 1 <= high")
-        return self
 
 
 class GateSpec(_Strict):
@@ -348,7 +490,9 @@ class PipelineSpec(_Strict):
                 "not a date or datetime"
             )
         problems += _unknown_in_expr("label.expr", self.label.expr, self.schema_)
-        problems += _unknown_in_expr("source.partition_expr", self.source.partition_expr, self.schema_)
+        problems += [
+            f"source.{p}" for p in _day_problems(self.source.partition_expr, self.source.day, self.schema_)
+        ]
         problems += [
             f"features: label {self.label.name!r} cannot be a feature"
             for c in self.features.columns

@@ -10,37 +10,35 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from mlplatform.core.data.contracts import build_schema
-from mlplatform.core.data.ingest import ingest_files
-from mlplatform.core.spec import PipelineSpec, TableSchema
+from mlplatform.core.data.ingest import IngestTable, ingest_files, ingest_table
+from mlplatform.core.spec import PipelineSpec
 from mlplatform.orchestration.alerts import AlertNotifier
 from mlplatform.orchestration.checks import stop_if_blocked, stored_evaluations
 from mlplatform.orchestration.metadata import day_range_label, markdown_table
 from mlplatform.orchestration.resources import LandingZone, Warehouse
 
 CHECKS = {
-    "contract": "The pandera contract from the spec: types, nullability, ranges, allowed values, "
-    "and every row filed under its own day.",
-    "primary_key": "No two rows share the primary key.",
+    "contract": "The file typed and held to the spec: every column present and typed (timestamps by "
+    "their declared rule), no undeclared column, nullability (a blank is a null), ranges, finite "
+    "floats, allowed values, columns consistent with their timestamp, and every row filed under "
+    "its own day. Every problem of the file in one report.",
+    "primary_key": "No two rows share the primary key (unless the table allows duplicates).",
     "completeness": "Each column's null share within its limit; an entirely null column fails.",
-    "volume": "Rows against the median of the trailing partitions: empty blocks, outside the band warns.",
+    "volume": "Not empty; the upstream's done marker agrees; rows within the table's band of the "
+    "trailing days and of the stored partition a re-delivery replaces (blocking as declared).",
 }
 
 
 def ingest_asset(
     spec: PipelineSpec,
-    table: str,
-    schema: TableSchema,
-    path_pattern: str,
-    partition_expr: str | None,
+    table: IngestTable,
     partitions: dg.PartitionsDefinition | None,
     description: str,
 ) -> dg.AssetsDefinition:
-    key = dg.AssetKey([spec.name, table])
-    contract = build_schema(f"{spec.name}.{table}", schema)
+    key = dg.AssetKey([spec.name, table.name])
     check_names = list(CHECKS) if partitions else [c for c in CHECKS if c != "volume"]
     freshness = None
-    if partitions and table == "raw":
+    if partitions and table.name == "raw":
         hours = spec.monitoring.freshness_hours
         freshness = dg.FreshnessPolicy.time_window(
             fail_window=dt.timedelta(hours=hours), warn_window=dt.timedelta(hours=hours * 0.9)
@@ -67,20 +65,18 @@ def ingest_asset(
         folder = landing.folder(spec.name)
         store = warehouse.store()
         days: list[str | None] = list(context.partition_keys) if partitions else [None]
-        paths = {d: folder / (path_pattern.format(day=d) if d else path_pattern) for d in days}
 
         def stored_rows(day: str) -> int | None:
-            return store.row_count(spec.name, table, day) if store.exists(spec.name, table, day) else None
+            exists = store.exists(spec.name, table.name, day)
+            return store.row_count(spec.name, table.name, day) if exists else None
 
-        results = ingest_files(
-            paths, schema, contract, spec.source.null_values, partition_expr, spec.data_gates, stored_rows
-        )
+        results = ingest_files(folder, days, table, stored_rows)
         yield from stop_if_blocked(context, key, {d: r.gates for d, r in results.items()}, alerts)
         per_day: list[dict] = []
         versions: list[str] = []
         for day, result in results.items():
             assert result.frame is not None
-            stored = store.write(spec.name, table, result.frame, day)
+            stored = store.write(spec.name, table.name, result.frame, day)
             versions.append(stored.data_version)
             per_day.append(
                 {
@@ -113,10 +109,7 @@ def ingest_assets(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> li
     assets = [
         ingest_asset(
             spec,
-            "raw",
-            spec.schema_,
-            spec.source.path,
-            spec.source.partition_expr,
+            ingest_table(spec, "raw"),
             partitions,
             f"The day's landing file {spec.source.path}, typed by the spec's schema.",
         )
@@ -125,10 +118,7 @@ def ingest_assets(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> li
         assets.append(
             ingest_asset(
                 spec,
-                name,
-                ref.schema_,
-                ref.path,
-                ref.partition_expr,
+                ingest_table(spec, name),
                 partitions if ref.partitioned else None,
                 f"Reference table {name} from {ref.path}, looked up by {ref.key}.",
             )

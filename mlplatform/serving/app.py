@@ -31,6 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic_core import to_json
 from starlette.types import Receive, Scope, Send
 
+from mlplatform.core.data.days import describe_rule
 from mlplatform.core.spec import PipelineSpec
 from mlplatform.serving.api_docs import serve_api_docs
 from mlplatform.serving.arrow_batch import ARROW_STREAM, ROWS_NAMED, ArrowRecords
@@ -187,10 +188,13 @@ def service_ready(entries: dict[str, dict[str, Any]]) -> bool:
 
 def _check_days(pipeline: Pipeline, columns: dict[str, list] | pl.DataFrame, batch: bool) -> None:
     """Refuse records whose event day cannot be computed from fields that each passed their own
-    range: month 2 and day 31 make no date, and the feature function would fail on them."""
+    range (month 2 and day 31 make no date, and the feature function would fail on them), or whose
+    fields disagree with the timestamp they are declared consistent with (as ingestion refuses)."""
     fields, rows = pipeline.online.undated(columns)
     if rows:
-        problem = f"{', '.join(fields)} do not form a valid date ({pipeline.spec.source.partition_expr})"
+        source = pipeline.spec.source
+        rule = describe_rule(source.partition_expr, source.day)
+        problem = f"{', '.join(fields)} do not form a valid date or disagree with each other (the day: {rule})"
         named = {"rows": rows[:ROWS_NAMED], "count": len(rows)} if batch else {}
         raise Rejected(
             422, "invalid record(s)", fields=[{"field": ", ".join(fields), "problem": problem, **named}]

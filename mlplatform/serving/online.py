@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from mlplatform.core.data.gates import partition_days
+from mlplatform.core.data.days import day_columns, inconsistent_rows, row_days
 from mlplatform.core.data.timestamps import typed_series
 from mlplatform.core.data.warehouse import ParquetWarehouse
 from mlplatform.core.features.compute import compute_features
@@ -75,7 +75,10 @@ class OnlineFeatures:
             for name, ref in spec.references.items()
             if all(self._exact_key(c, ref.schema_.columns[c].type) for c in ref.key)
         }
-        self._day_columns = pl.sql_expr(spec.source.partition_expr).meta.root_names()
+        self._day_columns = day_columns(spec.source.partition_expr, spec.source.day)
+        self._consistent = any(
+            spec.schema_.columns[c].consistent_with for c in spec.serving_columns
+        )
         self._days: dict[tuple, str | None] = {}
 
     def _exact_key(self, column: str, reference_type: str) -> bool:
@@ -148,12 +151,13 @@ class OnlineFeatures:
         )
 
     def event_days(self, raw: pl.DataFrame | dict[str, list]) -> list[str | None]:
-        """Each row's event day (the partition its label will land in), remembered per value of the
-        columns the partition expression reads: requests come for a few days, and evaluating the
-        expression is a polars query. ``raw``: the typed frame, or validated request columns."""
+        """Each row's event day (the partition its label will land in), derived by the source's day
+        rule from the request's own columns (the local date of its timestamp, or the partition
+        expression) and remembered per value of those columns: requests come for a few days, and
+        evaluating the rule is a polars query. ``raw``: the typed frame, or validated request
+        columns."""
         if not self._day_columns:  # a constant expression
-            frame = raw if isinstance(raw, pl.DataFrame) else self.frame(raw)
-            return partition_days(frame, self.spec.source.partition_expr)["day"].to_list()
+            return self._row_days(raw if isinstance(raw, pl.DataFrame) else self.frame(raw))
         values = [raw[c].to_list() if isinstance(raw, pl.DataFrame) else raw[c] for c in self._day_columns]
         keys = list(zip(*values, strict=True))
         distinct = list(dict.fromkeys(keys))
@@ -168,28 +172,39 @@ class OnlineFeatures:
                     for c, column in zip(self._day_columns, zip(*new, strict=True), strict=True)
                 ]
             )
-            days = partition_days(unseen, self.spec.source.partition_expr)["day"].to_list()
+            days = self._row_days(unseen)
             cache.update(zip(new, days, strict=True))
             self._days = cache
         return [cache[key] for key in keys]
 
     def undated(self, columns: pl.DataFrame | dict[str, list]) -> tuple[list[str], list[int]]:
-        """The columns the event day is computed from, and the rows (validated request columns or an
-        Arrow frame) where every one of them has a value and yet no day comes out: an impossible
-        date such as month 2, day 31, which each field's own range lets through."""
-        if not self._day_columns:
-            return [], []
-        days = self.event_days(columns)
-        values = [
-            columns[c].to_list() if isinstance(columns, pl.DataFrame) else columns[c]
-            for c in self._day_columns
-        ]
-        rows = [
-            n
-            for n, (day, *inputs) in enumerate(zip(days, *values, strict=True))
-            if day is None and all(v is not None for v in inputs)
-        ]
-        return self._day_columns, rows
+        """The columns the event day is computed from or that must agree with the timestamp, and the
+        rows (validated request columns or an Arrow frame) where every day input has a value and
+        yet no day comes out (month 2, day 31 under a partition expression), or where a column
+        declared consistent with the timestamp disagrees with it (the same rule as ingestion)."""
+        rows: set[int] = set()
+        if self._day_columns:
+            days = self.event_days(columns)
+            values = [
+                columns[c].to_list() if isinstance(columns, pl.DataFrame) else columns[c]
+                for c in self._day_columns
+            ]
+            rows = {
+                n
+                for n, (day, *inputs) in enumerate(zip(days, *values, strict=True))
+                if day is None and all(v is not None for v in inputs)
+            }
+        fields = list(self._day_columns)
+        if self._consistent:
+            frame = columns if isinstance(columns, pl.DataFrame) else self.frame(columns)
+            consistent, disagreeing = inconsistent_rows(frame, self.spec.schema_)
+            fields += [c for c in consistent if c not in fields]
+            rows.update(disagreeing)
+        return fields, sorted(rows)
+
+    def _row_days(self, raw: pl.DataFrame) -> list[str | None]:
+        source = self.spec.source
+        return row_days(raw, source.partition_expr, source.day, self.spec.schema_)["day"].to_list()
 
     def features(self, raw: pl.DataFrame) -> tuple[pl.DataFrame, list[str | None]]:
         """Feature rows for request rows (already validated against the serving schema), and each

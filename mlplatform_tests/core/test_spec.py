@@ -40,6 +40,16 @@ def test_real_flight_spec_is_valid() -> None:
     assert spec.model.window_days == 42 + 7 + 7
     assert spec.references["weather"].partitioned
     assert not spec.references["planes"].partitioned
+    # Every table says what identifies a row, and the day is the New York date of time_hour.
+    assert spec.references["weather"].schema_.primary_key == ["origin", "time_hour"]
+    assert (spec.source.day.column, spec.source.day.timezone) == ("time_hour", "America/New_York")
+    assert spec.schema_.columns["time_hour"].consistent_with == {
+        "year": "year",
+        "month": "month",
+        "day": "day",
+        "hour": "hour",
+    }
+    assert spec.source.volume.blocking and spec.source.volume.done_marker == "flights/{day}.csv.done"
 
 
 def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
@@ -55,8 +65,24 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     return mutate
 
 
-def _drop(key: str) -> Callable[[dict[str, Any]], None]:
-    return lambda spec: spec.pop(key)
+def _drop(path: str) -> Callable[[dict[str, Any]], None]:
+    *parents, leaf = path.split(".")
+
+    def mutate(spec: dict[str, Any]) -> None:
+        node = spec
+        for key in parents:
+            node = node[key]
+        node.pop(leaf)
+
+    return mutate
+
+
+def _both(*mutations: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    def mutate(spec: dict[str, Any]) -> None:
+        for change in mutations:
+            change(spec)
+
+    return mutate
 
 
 def _append(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
@@ -111,8 +137,65 @@ BAD_SPECS = {
         ["timestamp", "'sched_dep_time' is a int column, not a date or datetime"],
     ),
     "partition expr names unknown column": (
-        _set("source.partition_expr", "DATE(yr || '-' || month || '-' || day)"),
+        _both(_drop("source.day"), _set("source.partition_expr", "DATE(yr || '-' || month || '-' || day)")),
         ["source.partition_expr", "'yr'"],
+    ),
+    "partition expr and day both declared": (
+        _set("source.partition_expr", "DATE(year || '-' || month || '-' || day)"),
+        ["source.partition_expr, day: declare one of them, not both"],
+    ),
+    "no day rule at all": (_drop("source.day"), ["source", "day: declare the day of a row"]),
+    "day column unknown": (
+        _set("source.day", {"column": "when", "timezone": "America/New_York"}),
+        ["source.day.column", "'when'"],
+    ),
+    "local day of a datetime without a zone": (
+        _set("source.day", {"column": "time_hour"}),
+        ["source.day.timezone", "'time_hour' needs a time zone"],
+    ),
+    "day column not a date": (
+        _set("references.weather.day", {"column": "origin"}),
+        ["references.weather", "day.column: 'origin' is str"],
+    ),
+    "unknown time zone": (
+        _set("source.day.timezone", "America/Gotham"),
+        ["source.day.timezone", "unknown time zone 'America/Gotham'"],
+    ),
+    "reference table without a primary key": (
+        _drop("references.weather.schema.primary_key"),
+        ["references.weather.schema", "declare primary_key", "allow_duplicates: true"],
+    ),
+    "primary key and duplicates allowed": (
+        _set("schema.allow_duplicates", True),
+        ["schema", "primary_key and allow_duplicates: true contradict"],
+    ),
+    "extra_columns unknown policy": (
+        _set("schema.extra_columns", "drop"),
+        ["schema.extra_columns", "'refuse'"],
+    ),
+    "consistent_with names unknown column": (
+        _set("schema.columns.time_hour.consistent_with", {"year": "yr"}),
+        ["schema", "columns.time_hour.consistent_with: unknown column 'yr'"],
+    ),
+    "consistent_with an unknown part": (
+        _set("schema.columns.time_hour.consistent_with", {"week": "day"}),
+        ["schema.columns.time_hour", "'week' is not one of"],
+    ),
+    "consistent_with a column of the wrong type": (
+        _set("schema.columns.time_hour.consistent_with", {"hour": "carrier"}),
+        ["schema", "'carrier' is str, a hour needs int"],
+    ),
+    "format without offset or zone": (
+        _set("schema.columns.time_hour", {"type": "datetime", "format": "%m/%d/%Y %H:%M"}),
+        ["schema.columns.time_hour", "format '%m/%d/%Y %H:%M' has no %z: declare the timezone"],
+    ),
+    "format on an int column": (
+        _set("schema.columns.hour.format", "%H"),
+        ["schema.columns.hour", "format only applies to date and datetime columns"],
+    ),
+    "allow_non_finite on an int column": (
+        _set("schema.columns.hour.allow_non_finite", True),
+        ["schema.columns.hour", "allow_non_finite only applies to float columns"],
     ),
     "column type unknown": (
         _set("references.weather.schema.columns.visib.type", "double"),
@@ -127,8 +210,12 @@ BAD_SPECS = {
         ["references.planes", "key", "'tail'"],
     ),
     "volume band excludes 1": (
-        _set("data_gates", {"volume_band": [1.2, 1.5]}),
-        ["data_gates", "volume_band (1.2, 1.5)"],
+        _set("source.volume", {"band": [1.2, 1.5]}),
+        ["source.volume", "band (1.2, 1.5)"],
+    ),
+    "done marker without {day}": (
+        _set("references.weather.volume", {"done_marker": "weather/done"}),
+        ["references.weather.volume", "done_marker must contain {day}"],
     ),
     "static reference with {day} in path": (
         _set("references.planes.path", "static/{day}/planes.csv"),

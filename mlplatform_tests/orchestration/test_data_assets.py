@@ -73,8 +73,8 @@ def _corrupt(path, how: str) -> None:
     ("how", "named"),
     [
         ("missing column", ["carrier"]),
-        ("wrong type", ["distance", "late", "rows [5]"]),
-        ("unparseable timestamp", ["time_hour", "yesterday", "rows [3]"]),
+        ("wrong type", ["distance", "late", "row(s) 5"]),
+        ("unparseable timestamp", ["time_hour", "yesterday", "row(s) 3"]),
         ("empty file", ["empty"]),
     ],
 )

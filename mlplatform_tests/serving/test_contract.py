@@ -123,16 +123,20 @@ def test_the_arrow_path_refuses_what_the_json_path_refuses(sent: pl.DataFrame, p
 
 
 @pytest.mark.parametrize(
-    ("month", "day", "dated"),
-    [(2, 31, False), (2, 29, False), (4, 31, False), (2, 28, True), (12, 31, True)],
+    ("month", "day", "refused"),
+    [(2, 31, True), (2, 29, True), (4, 31, True), (2, 28, True), (12, 31, True), (1, 20, False)],
 )
-def test_an_impossible_calendar_date_is_found_on_both_paths(month: int, day: int, dated: bool) -> None:
-    """Each field passes its own range (month 1-12, day 1-31); together they must make a date."""
+def test_an_impossible_or_inconsistent_date_is_found_on_both_paths(month: int, day: int, refused: bool) -> None:
+    """Each field passes its own range (month 1-12, day 1-31); together they must make the date of
+    the record's timestamp (2013-01-20 in New York), as ingestion requires."""
     online = OnlineFeatures(SPEC, None)
     records = [FLIGHT, {**FLIGHT, "month": month, "day": day}]
     columns, _, _ = VALIDATOR.request(json.dumps({"records": records}).encode(), 10)
     frame = ARROW.frame(ipc_stream(online.frame(columns)), 10)
 
-    expected = [] if dated else [1]
-    assert online.undated(columns) == (["year", "month", "day"], expected)
-    assert online.undated(frame) == (["year", "month", "day"], expected)
+    # The flight's day is the New York date of time_hour; year/month/day/hour must agree with it,
+    # so a date the fields cannot form is refused like any other disagreement.
+    expected = [1] if refused else []
+    fields = ["time_hour", "year", "month", "day", "hour"]
+    assert online.undated(columns) == (fields, expected)
+    assert online.undated(frame) == (fields, expected)

@@ -9,7 +9,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from mlplatform.core.data.gates import partition_days
 from mlplatform.core.data.warehouse import ParquetWarehouse
 from mlplatform.core.features.compute import compute_features
 from mlplatform.core.pipelines import load_spec
@@ -137,15 +136,18 @@ def test_a_replaced_partition_is_read_again_once_its_version_is_rechecked(
 
 
 @pytest.mark.parametrize("remembered", [online_module.REMEMBERED_DAYS, 2])  # 2: forgets as it goes
-def test_event_days_are_the_partition_expression_remembered_per_value(
+def test_event_days_are_the_local_date_of_the_timestamp_remembered_per_value(
     spec: PipelineSpec, store: ParquetWarehouse, remembered: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The service derives the day from time_hour in New York time, never from the record's
+    # redundant year/month/day: 03:00 UTC on the 21st is 22:00 on the 20th in New York.
     monkeypatch.setattr(online_module, "REMEMBERED_DAYS", remembered)
     online = OnlineFeatures(spec, store)
-    records = [*_records(), {**_records()[0], "month": 2, "day": 30}]  # February 30: no such day
-    raw = online.frame(RecordValidator(spec).columns(records))
-    expected = partition_days(raw, spec.source.partition_expr)["day"].to_list()
+    late = {**_records()[0], "flight": 6, "hour": 22, "time_hour": "2013-01-21T03:00:00Z"}
+    wrong_fields = {**_records()[0], "flight": 7, "month": 9, "day": 30}
+    raw = online.frame(RecordValidator(spec).columns([*_records(), late, wrong_fields]))
+    expected = [DAY, DAY, DAY, DAY, NEXT_DAY, DAY, DAY]
 
     assert online.event_days(raw.head(1)) == [DAY]
-    assert online.event_days(raw) == expected == [DAY, DAY, DAY, DAY, NEXT_DAY, None]
+    assert online.event_days(raw) == expected
     assert online.event_days(raw.reverse()) == expected[::-1]  # now from what it remembers

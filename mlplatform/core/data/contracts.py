@@ -1,7 +1,8 @@
 """Data contracts: a pandera model built from a table schema in the spec, and its failure report.
 
-``validate`` returns the failure cases as a small polars frame (column, check, value, count) so
-the asset check can put them in its metadata; it never raises for bad data.
+``validate`` returns the failure cases as a small polars frame (column, check, value, count and
+the first offending rows, numbered from 1 as data rows) so the asset check can put them in its
+metadata; it never raises for bad data.
 """
 
 from __future__ import annotations
@@ -13,7 +14,18 @@ import polars as pl
 
 from mlplatform.core.spec import POLARS_TYPES, TableSchema
 
-FAILURE_COLUMNS = {"column": pl.String, "check": pl.String, "failure_case": pl.String, "count": pl.Int64}
+FAILURE_COLUMNS = {
+    "column": pl.String,
+    "check": pl.String,
+    "failure_case": pl.String,
+    "count": pl.Int64,
+    "rows": pl.String,
+}
+FIRST_ROWS = 5
+
+
+def _finite(data: pa.PolarsData) -> pl.LazyFrame:
+    return data.lazyframe.select(pl.col(data.key).is_finite())
 
 
 def build_schema(name: str, schema: TableSchema) -> pa.DataFrameSchema:
@@ -26,6 +38,9 @@ def build_schema(name: str, schema: TableSchema) -> pa.DataFrameSchema:
             checks.append(pa.Check.le(column.max))
         if column.allowed is not None:
             checks.append(pa.Check.isin(column.allowed))
+        if column.type == "float" and not column.allow_non_finite:
+            # NaN compares above every bound in polars, so a range alone would let it through.
+            checks.append(pa.Check(_finite, name="finite"))
         columns[column_name] = pa.Column(
             POLARS_TYPES[column.type], checks=checks, nullable=column.nullable, coerce=False
         )
@@ -34,10 +49,14 @@ def build_schema(name: str, schema: TableSchema) -> pa.DataFrameSchema:
 
 
 def _summarize(cases: pl.DataFrame) -> pl.DataFrame:
+    """One row per column, check and value: how often, and the first rows (1-based) it is in."""
+    rows = pl.col("row").drop_nulls().sort().head(FIRST_ROWS).cast(pl.String).str.join(", ")
     return (
         cases.group_by("column", "check", "failure_case")
-        .agg(pl.len().cast(pl.Int64).alias("count"))
-        .sort("count", "column", descending=[True, False])
+        .agg(pl.len().cast(pl.Int64).alias("count"), rows.alias("rows"))
+        .with_columns(pl.col("rows").replace("", None))
+        .sort("count", "column", "failure_case", descending=[True, False, False])
+        .select(list(FAILURE_COLUMNS))
     )
 
 
@@ -54,6 +73,7 @@ def validate_days(
         return {}
     days = list(frames)
     owner = pl.Series("day", [d for d in days for _ in range(frames[d].height)], dtype=pl.String)
+    row = pl.Series("row", [n for d in days for n in range(1, frames[d].height + 1)], dtype=pl.Int64)
     try:
         contract.validate(pl.concat(list(frames.values())), lazy=True)
         return {d: pl.DataFrame(schema=FAILURE_COLUMNS) for d in days}
@@ -64,8 +84,9 @@ def validate_days(
             pl.col("failure_case").cast(pl.String).fill_null("null"),
         )
     rows = cases.filter(pl.col("index").is_not_null())
-    rows = rows.with_columns(owner.gather(rows["index"].cast(pl.Int64)).alias("day"))
-    table_level = cases.filter(pl.col("index").is_null())
+    index = rows["index"].cast(pl.Int64)
+    rows = rows.with_columns(owner.gather(index).alias("day"), row.gather(index).alias("row"))
+    table_level = cases.filter(pl.col("index").is_null()).with_columns(pl.lit(None, pl.Int64).alias("row"))
     return {
         d: _summarize(pl.concat([rows.filter(pl.col("day") == d).drop("day"), table_level])) for d in days
     }
@@ -77,11 +98,16 @@ def validate(contract: pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def describe(failures: pl.DataFrame) -> str:
-    """One line for logs and run failures: how many violations and the most frequent one."""
+    """One line for logs and run failures: how many violations, every column with its count, and
+    the most frequent one with its first rows."""
     if failures.height == 0:
         return "no violations"
+    by_column = failures.group_by("column", maintain_order=True).agg(pl.col("count").sum())
+    columns = ", ".join(f"{c!r} ({n})" for c, n in by_column.iter_rows())
     first = failures.row(0, named=True)
+    where = f" at row(s) {first['rows']}" if first.get("rows") else ""
     return (
-        f"{int(failures['count'].sum())} violation(s); most frequent: column {first['column']!r} "
-        f"failed {first['check']} (e.g. {first['failure_case']}, {first['count']}x)"
+        f"{int(failures['count'].sum())} violation(s) in {by_column.height} column(s): {columns}; "
+        f"most frequent: column {first['column']!r} failed {first['check']} "
+        f"(e.g. {first['failure_case']}, {first['count']}x{where})"
     )

@@ -8,76 +8,81 @@ volume compares the day's rows with the median of the trailing partitions.
 
 from __future__ import annotations
 
-import functools
 import statistics
+from dataclasses import dataclass
 
 import pandera.polars as pa
 import polars as pl
 
-from mlplatform.core.data.contracts import FAILURE_COLUMNS, describe, validate
+from mlplatform.core.data.contracts import FAILURE_COLUMNS, FIRST_ROWS, describe, validate
+from mlplatform.core.data.days import describe_rule, inconsistencies, row_days
 from mlplatform.core.gate_result import GateResult
-from mlplatform.core.spec import DataGateSpec, TableSchema
+from mlplatform.core.spec import DaySpec, TableSchema, VolumeSpec
 
 
-@functools.cache
-def _day_expression(partition_expr: str) -> pl.Expr:
-    """The parsed partition expression; parsing SQL costs more than evaluating it on one row."""
-    return pl.sql_expr(partition_expr).cast(pl.String).alias("day")
+@dataclass(frozen=True)
+class DayRule:
+    """How a table's rows are filed under days: a SQL expression or a local-date column."""
 
-
-def partition_days(frame: pl.DataFrame, partition_expr: str) -> pl.DataFrame:
-    """Each row's day as an ISO string, null where the expression fails for that row.
-
-    SQL functions such as DATE() fail for a whole frame on one bad row (month 13, February 30);
-    only then is the expression evaluated row by row, so a bad row is evidence, not a crash.
-    """
-    expr = _day_expression(partition_expr)
-    try:
-        return frame.select(expr)
-    except pl.exceptions.PolarsError:
-        values = []
-        for index in range(frame.height):
-            try:
-                values.append(frame.slice(index, 1).select(expr).item())
-            except pl.exceptions.PolarsError:
-                values.append(None)
-        return pl.DataFrame({"day": values}, schema={"day": pl.String})
+    partition_expr: str | None
+    day: DaySpec | None
+    schema: TableSchema
 
 
 def contract_gate(
     frame: pl.DataFrame,
     contract: pa.DataFrameSchema,
-    partition_expr: str | None,
+    rule: DayRule | None,
     day: str | None,
     failures: pl.DataFrame | None = None,
+    problems: pl.DataFrame | None = None,
+    schema: TableSchema | None = None,
 ) -> GateResult:
-    """Types, nullability, ranges and allowed values (pandera), and rows filed under another day.
+    """Types, nullability, ranges, finiteness and allowed values (pandera), timestamps that disagree
+    with the columns declared consistent with them, and rows filed under another day.
 
-    ``failures`` are the pandera violations when the caller validated many partitions at once.
+    ``failures`` are the pandera violations when the caller validated many partitions at once;
+    ``problems`` what typing the file found (missing, extra and untypeable columns), reported first.
     """
     if failures is None:
         failures = validate(contract, frame)
-    if partition_expr and day:
-        days = partition_days(frame, partition_expr)
-        other = days.filter(pl.col("day").is_null() | (pl.col("day") != day))
-        other = other.group_by("day").len().sort("day", nulls_last=True)
-        if other.height:
-            wrong = [
-                {
-                    "column": "<partition>",
-                    "check": f"{partition_expr} = {day}",
-                    "failure_case": d if d is not None else "not a date",
-                    "count": n,
-                }
-                for d, n in other.iter_rows()
-            ]
-            failures = pl.concat([failures, pl.DataFrame(wrong, schema=FAILURE_COLUMNS)])
+    parts = [p for p in (problems, failures) if p is not None and p.height]
+    if schema is not None:
+        consistency = inconsistencies(frame, schema)
+        if consistency:
+            parts.append(pl.DataFrame(consistency, schema=FAILURE_COLUMNS))
+    if rule is not None and day:
+        parts += [_other_days(frame, rule, day)]
+    failures = pl.concat(parts) if parts else pl.DataFrame(schema=FAILURE_COLUMNS)
     return GateResult(
         "contract",
         failures.height == 0,
         describe(failures) if failures.height else f"{frame.height} rows satisfy the contract",
         evidence=failures,
         figures={"rows": frame.height, "violations": int(failures["count"].sum()) if failures.height else 0},
+    )
+
+
+def _other_days(frame: pl.DataFrame, rule: DayRule, day: str) -> pl.DataFrame:
+    """Rows whose own day (by the table's day rule) is not the partition's."""
+    days = row_days(frame, rule.partition_expr, rule.day, rule.schema).with_row_index("row", offset=1)
+    other = days.filter(pl.col("day").is_null() | (pl.col("day") != day))
+    other = other.group_by("day").agg(
+        pl.len().cast(pl.Int64).alias("count"),
+        pl.col("row").head(FIRST_ROWS).cast(pl.String).str.join(", ").alias("rows"),
+    )
+    return pl.DataFrame(
+        [
+            {
+                "column": "<partition>",
+                "check": f"{describe_rule(rule.partition_expr, rule.day)} = {day}",
+                "failure_case": d if d is not None else "not a date",
+                "count": n,
+                "rows": rows,
+            }
+            for d, n, rows in other.sort("day", nulls_last=True).iter_rows()
+        ],
+        schema=FAILURE_COLUMNS,
     )
 
 
@@ -134,27 +139,82 @@ def completeness_gate(frame: pl.DataFrame, schema: TableSchema) -> GateResult:
     )
 
 
-def volume_gate(rows: int, trailing: list[int], gate: DataGateSpec) -> GateResult:
-    """Rows against the trailing partitions' median: empty blocks, outside the band warns."""
-    if rows == 0:
-        return GateResult("volume", False, "the partition has no rows", figures={"rows": 0})
-    if len(trailing) < gate.volume_min_history:
-        return GateResult(
-            "volume",
+@dataclass(frozen=True)
+class Delivery:
+    """What volume judges for one day: rows read, earlier days' rows, the partition a re-delivery
+    would replace, and the upstream's completeness signal (None: not declared; -1: missing)."""
+
+    rows: int
+    trailing: list[int]
+    stored: int | None = None
+    marker: int | None = None
+    marker_problem: str | None = None
+
+
+def volume_gate(delivery: Delivery, volume: VolumeSpec) -> GateResult:
+    """An empty day, a delivery its own done marker says is incomplete, and rows outside the band
+    (against the stored partition being replaced and the trailing days' median).
+
+    Empty and incomplete always block; the band blocks when the table's volume is ``blocking``.
+    """
+    rows = delivery.rows
+    low, high = volume.band
+    checks: list[dict] = []
+
+    def judge(message: str, ratio: float | None, ok: bool, blocks: bool) -> None:
+        checks.append({"check": message, "ratio": ratio, "ok": ok, "blocks": blocks and not ok})
+
+    judge("the partition has no rows" if rows == 0 else f"{rows} rows", None, rows > 0, True)
+    if delivery.marker_problem is not None:
+        judge(delivery.marker_problem, None, False, True)
+    elif delivery.marker is not None:
+        judge(
+            f"the done marker says {delivery.marker} rows, the file has {rows}",
+            None,
+            rows == delivery.marker,
             True,
-            f"{rows} rows; {len(trailing)} trailing partition(s), too few to judge",
-            severity="warn",
-            figures={"rows": rows, "history": len(trailing)},
         )
-    median = float(statistics.median(trailing))
-    ratio = rows / median if median else float("inf")
-    low, high = gate.volume_band
-    passed = low <= ratio <= high
-    summary = f"{rows} rows = {ratio:.2f} x the median {median:.0f} of the last {len(trailing)} partition(s) (band {low}..{high})"
+    if delivery.stored is not None and rows:
+        ratio = rows / delivery.stored if delivery.stored else float("inf")
+        judge(
+            f"a re-delivery of {rows} rows would replace the stored {delivery.stored} "
+            f"({ratio:.2f} x, band {low}..{high})",
+            ratio,
+            low <= ratio <= high,
+            volume.blocking,
+        )
+    median = float(statistics.median(delivery.trailing)) if delivery.trailing else None
+    judged = median is not None and len(delivery.trailing) >= volume.min_history
+    if rows and judged:
+        assert median is not None
+        ratio = rows / median if median else float("inf")
+        judge(
+            f"{rows} rows = {ratio:.2f} x the median {median:.0f} of the last {len(delivery.trailing)} "
+            f"day(s) (band {low}..{high})",
+            ratio,
+            low <= ratio <= high,
+            volume.blocking,
+        )
+    evidence = pl.DataFrame(
+        checks, schema={"check": pl.String, "ratio": pl.Float64, "ok": pl.Boolean, "blocks": pl.Boolean}
+    )
+    failed = evidence.filter(~pl.col("ok"))
+    if failed.height:
+        summary = "; ".join(failed["check"].to_list())
+    elif not judged:
+        summary = f"{rows} rows; {len(delivery.trailing)} trailing day(s), too few to judge the band"
+    else:
+        summary = f"{rows} rows, within the band {low}..{high}"
     return GateResult(
         "volume",
-        passed,
+        failed.height == 0,
         summary,
-        severity="warn",
-        figures={"rows": rows, "trailing_median": median, "ratio": ratio, "history": len(trailing)},
+        severity="error" if failed.height == 0 or bool(failed["blocks"].any()) else "warn",
+        evidence=evidence,
+        figures={
+            "rows": rows,
+            "trailing_median": median,
+            "stored_rows": delivery.stored,
+            "history": len(delivery.trailing),
+        },
     )

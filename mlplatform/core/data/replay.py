@@ -1,10 +1,11 @@
 """Replay: act as the upstream system and deliver one landing file per day.
 
 The pipeline's ``source.loader`` returns the full history of its tables; replay splits each daily
-table by its partition expression and writes that day's file into the landing zone the way a data
-feed would (a temporary name, then an atomic rename, so a sensor never sees half a file). Static
-reference tables are delivered once. Files already delivered with the same bytes are left alone,
-so replaying a range twice changes nothing.
+table by its day rule and writes that day's file into the landing zone the way a data feed would
+(a temporary name, then an atomic rename, so a sensor never sees half a file), followed by the
+table's done marker (the row count) where the spec declares one. Static reference tables are
+delivered once. Files already delivered with the same bytes are left alone, so replaying a range
+twice changes nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import polars as pl
 
-from mlplatform.core.spec import PipelineSpec, load_callable
+from mlplatform.core.data.days import row_days
+from mlplatform.core.spec import DaySpec, PipelineSpec, TableSchema, VolumeSpec, load_callable
 
 
 @functools.cache
@@ -26,9 +28,9 @@ def _history(loader: str) -> dict[str, pl.DataFrame]:
     return load_callable(loader)()
 
 
-def _deliver(path: Path, frame: pl.DataFrame, null_value: str) -> bool:
+def _deliver(path: Path, frame: pl.DataFrame | bytes, null_value: str) -> bool:
     """Write ``frame`` as CSV at ``path`` atomically; False when the same bytes are there."""
-    payload = frame.write_csv(null_value=null_value).encode()
+    payload = frame if isinstance(frame, bytes) else frame.write_csv(null_value=null_value).encode()
     if path.exists() and path.read_bytes() == payload:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,12 +53,26 @@ def replay(spec: PipelineSpec, landing: Path, start: dt.date, days: int) -> list
     tables = _history(spec.source.loader)
     wanted = [(start + dt.timedelta(days=n)).isoformat() for n in range(days)]
     null_value = spec.source.null_values[0]
-    daily = [("source", spec.source.path, spec.source.partition_expr)] + [
-        (name, ref.path, ref.partition_expr) for name, ref in spec.references.items() if ref.partition_expr
+    daily: list[tuple[str, str, str | None, DaySpec | None, TableSchema, VolumeSpec]] = [
+        (
+            "source",
+            spec.source.path,
+            spec.source.partition_expr,
+            spec.source.day,
+            spec.schema_,
+            spec.source.volume,
+        )
+    ]
+    daily += [
+        (name, ref.path, ref.partition_expr, ref.day, ref.schema_, ref.volume)
+        for name, ref in spec.references.items()
+        if ref.partitioned
     ]
     written = []
-    for table, pattern, expr in daily:
-        frame = tables[table].with_columns(pl.sql_expr(expr).cast(pl.String).alias("__day"))
+    for table, pattern, expr, day_rule, schema, volume in daily:
+        frame = tables[table].with_columns(
+            row_days(tables[table], expr, day_rule, schema)["day"].alias("__day")
+        )
         by_day = {
             key[0]: part.drop("__day") for key, part in frame.partition_by("__day", as_dict=True).items()
         }
@@ -65,6 +81,10 @@ def replay(spec: PipelineSpec, landing: Path, start: dt.date, days: int) -> list
             path = landing / pattern.format(day=day)
             if _deliver(path, part, null_value):
                 written.append(path)
+            if volume.done_marker is not None:
+                _deliver(
+                    landing / volume.done_marker.format(day=day), f"{part.height}\n".encode(), null_value
+                )
     for name, ref in spec.references.items():
         if not ref.partitioned and _deliver(landing / ref.path, tables[name], null_value):
             written.append(landing / ref.path)

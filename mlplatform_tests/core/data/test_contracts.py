@@ -36,7 +36,7 @@ def frame(**overrides: list) -> pl.DataFrame:
 
 
 def rows(failures: pl.DataFrame) -> set[tuple]:
-    return set(failures.iter_rows())
+    return set(failures.drop("rows").iter_rows())
 
 
 def test_clean_frame_gives_empty_failure_table() -> None:
@@ -70,8 +70,8 @@ def test_allowed_values_violations_are_grouped_by_value() -> None:
         ("origin", "isin(['EWR', 'JFK', 'LGA'])", "XXX", 2),
         ("origin", "isin(['EWR', 'JFK', 'LGA'])", "ZZZ", 1),
     }
-    # Most frequent first, so describe() leads with the worst offender.
-    assert failures.row(0) == ("origin", "isin(['EWR', 'JFK', 'LGA'])", "XXX", 2)
+    # Most frequent first, so describe() leads with the worst offender; its rows counted from 1.
+    assert failures.row(0) == ("origin", "isin(['EWR', 'JFK', 'LGA'])", "XXX", 2, "2, 3")
 
 
 def test_null_in_non_nullable_column_is_a_violation() -> None:
@@ -100,13 +100,37 @@ def test_several_violations_are_all_reported_and_described() -> None:
         ("origin", "isin(['EWR', 'JFK', 'LGA'])", "BOS", 1),
     }
     assert describe(failures) == (
-        "4 violation(s); most frequent: column 'temp' failed less_than_or_equal_to(130.0) (e.g. 200.0, 3x)"
+        "4 violation(s) in 2 column(s): 'temp' (3), 'origin' (1); most frequent: column 'temp' failed "
+        "less_than_or_equal_to(130.0) (e.g. 200.0, 3x at row(s) 1, 2, 3)"
     )
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("allow", [False, True])
+def test_a_non_finite_float_is_refused_unless_the_column_allows_it(value: float, allow: bool) -> None:
+    schema = TableSchema.model_validate(
+        {
+            "primary_key": ["id"],
+            "columns": {
+                "id": {"type": "int"},
+                "x": {"type": "float", "nullable": True, "allow_non_finite": allow},
+            },
+        }
+    )
+    data = pl.DataFrame({"id": [1, 2, 3], "x": [1.0, value, 2.0]})
+
+    failures = validate(build_schema("t", schema), data)
+
+    if allow:
+        assert failures.height == 0
+    else:
+        assert rows(failures) == {("x", "finite", str(value).replace("nan", "NaN"), 1)}
+        assert failures["rows"].to_list() == ["2"]
 
 
 @pytest.mark.parametrize("column_type", ["int", "float", "str", "bool", "date", "datetime"])
 def test_schema_declares_each_column_type(column_type: str) -> None:
-    schema = TableSchema.model_validate({"columns": {"c": {"type": column_type}}})
+    schema = TableSchema.model_validate({"columns": {"c": {"type": column_type}}, "allow_duplicates": True})
     contract = build_schema("t", schema)
 
     wrong = pl.DataFrame({"c": [None]}, schema={"c": pl.Int32})

