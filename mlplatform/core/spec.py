@@ -110,6 +110,7 @@ class ColumnSpec(_Strict):
         if self.type != "str":
             return None
         return self.max_length or DEFAULT_MAX_LENGTH
+
     @model_validator(mode="after")
     def _time_semantics(self) -> ColumnSpec:
         problems = []

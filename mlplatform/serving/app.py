@@ -194,7 +194,9 @@ def _check_days(pipeline: Pipeline, columns: dict[str, list] | pl.DataFrame, bat
     if rows:
         source = pipeline.spec.source
         rule = describe_rule(source.partition_expr, source.day)
-        problem = f"{', '.join(fields)} do not form a valid date or disagree with each other (the day: {rule})"
+        problem = (
+            f"{', '.join(fields)} do not form a valid date or disagree with each other (the day: {rule})"
+        )
         named = {"rows": rows[:ROWS_NAMED], "count": len(rows)} if batch else {}
         raise Rejected(
             422, "invalid record(s)", fields=[{"field": ", ".join(fields), "problem": problem, **named}]

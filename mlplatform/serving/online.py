@@ -76,9 +76,7 @@ class OnlineFeatures:
             if all(self._exact_key(c, ref.schema_.columns[c].type) for c in ref.key)
         }
         self._day_columns = day_columns(spec.source.partition_expr, spec.source.day)
-        self._consistent = any(
-            spec.schema_.columns[c].consistent_with for c in spec.serving_columns
-        )
+        self._consistent = any(spec.schema_.columns[c].consistent_with for c in spec.serving_columns)
         self._days: dict[tuple, str | None] = {}
 
     def _exact_key(self, column: str, reference_type: str) -> bool:

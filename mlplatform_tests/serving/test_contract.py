@@ -126,7 +126,9 @@ def test_the_arrow_path_refuses_what_the_json_path_refuses(sent: pl.DataFrame, p
     ("month", "day", "refused"),
     [(2, 31, True), (2, 29, True), (4, 31, True), (2, 28, True), (12, 31, True), (1, 20, False)],
 )
-def test_an_impossible_or_inconsistent_date_is_found_on_both_paths(month: int, day: int, refused: bool) -> None:
+def test_an_impossible_or_inconsistent_date_is_found_on_both_paths(
+    month: int, day: int, refused: bool
+) -> None:
     """Each field passes its own range (month 1-12, day 1-31); together they must make the date of
     the record's timestamp (2013-01-20 in New York), as ingestion requires."""
     online = OnlineFeatures(SPEC, None)
