@@ -13,9 +13,9 @@ import dagster as dg
 from mlplatform.core.pipelines import validated_spec
 from mlplatform.core.spec import PipelineSpec
 from mlplatform.orchestration.automation import automation_sensor
+from mlplatform.orchestration.daily_data import daily_data_asset
 from mlplatform.orchestration.deployment_assets import deployment_asset, rollback_job
-from mlplatform.orchestration.feature_assets import features_asset
-from mlplatform.orchestration.ingest_assets import ingest_assets
+from mlplatform.orchestration.ingest_assets import static_reference_assets
 from mlplatform.orchestration.jobs import pipeline_jobs
 from mlplatform.orchestration.late_data import late_log_job, late_log_sensor
 from mlplatform.orchestration.model_assets import model_asset
@@ -53,8 +53,8 @@ def pipeline_definitions(spec: PipelineSpec) -> dg.Definitions:
     late_log = late_log_job(spec)
     return dg.Definitions(
         assets=[
-            *ingest_assets(spec, partitions),
-            features_asset(spec, partitions),
+            *static_reference_assets(spec),
+            daily_data_asset(spec, partitions),
             model_asset(spec, partitions),
             evaluation_asset(spec, partitions),
             candidate_asset(spec, partitions),

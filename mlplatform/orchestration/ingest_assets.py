@@ -1,8 +1,8 @@
-"""Ingesting assets: ``raw`` and the reference tables, from landing files to the warehouse.
+"""Ingesting static reference tables (delivered whole, once) from landing files to the warehouse,
+and what every ingested table's checks mean.
 
-Every partition of a run passes every data gate before anything is written: a run either stores
-all it was asked for or changes nothing, and the checks carry the evidence per partition.
-Backfills run as a single run (``BackfillPolicy.single_run``): a year of days is one process.
+The daily tables (``raw``, daily references, ``features``) are ingested together, all or nothing,
+in ``daily_data``; a static table is its own run, and passes every data gate before it is written.
 """
 
 import datetime as dt
@@ -29,6 +29,14 @@ CHECKS = {
 }
 
 
+def freshness_policy(spec: PipelineSpec) -> dg.FreshnessPolicy:
+    """``raw`` is stale when no day arrived within the spec's freshness hours."""
+    hours = spec.monitoring.freshness_hours
+    return dg.FreshnessPolicy.time_window(
+        fail_window=dt.timedelta(hours=hours), warn_window=dt.timedelta(hours=hours * 0.9)
+    )
+
+
 def ingest_asset(
     spec: PipelineSpec,
     table: IngestTable,
@@ -37,12 +45,7 @@ def ingest_asset(
 ) -> dg.AssetsDefinition:
     key = dg.AssetKey([spec.name, table.name])
     check_names = list(CHECKS) if partitions else [c for c in CHECKS if c != "volume"]
-    freshness = None
-    if partitions and table.name == "raw":
-        hours = spec.monitoring.freshness_hours
-        freshness = dg.FreshnessPolicy.time_window(
-            fail_window=dt.timedelta(hours=hours), warn_window=dt.timedelta(hours=hours * 0.9)
-        )
+    freshness = freshness_policy(spec) if partitions and table.name == "raw" else None
 
     @dg.asset(
         key=key,
@@ -105,22 +108,14 @@ def ingest_asset(
     return _ingest
 
 
-def ingest_assets(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    assets = [
+def static_reference_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
+    return [
         ingest_asset(
             spec,
-            ingest_table(spec, "raw"),
-            partitions,
-            f"The day's landing file {spec.source.path}, typed by the spec's schema.",
+            ingest_table(spec, name),
+            None,
+            f"Reference table {name} from {spec.references[name].path}, looked up by "
+            f"{spec.references[name].key}.",
         )
+        for name in spec.static_references
     ]
-    for name, ref in spec.references.items():
-        assets.append(
-            ingest_asset(
-                spec,
-                ingest_table(spec, name),
-                partitions if ref.partitioned else None,
-                f"Reference table {name} from {ref.path}, looked up by {ref.key}.",
-            )
-        )
-    return assets

@@ -1,7 +1,7 @@
 """The jobs sensors and schedules launch, named so the runs page says what each run was for.
 
-- ``<pipeline>_ingest``: the day's landing files into ``raw`` and the daily references
-  (``features`` and the monitoring assets follow by declarative automation);
+- ``<pipeline>_ingest``: the day's landing files into ``raw`` and the daily references, and their
+  ``features``, all or nothing (the monitoring assets follow by declarative automation);
 - ``<pipeline>_retrain``: the gated path for one as-of day: ``model``, ``evaluation``, ``candidate``
   (a failing gate stops it before ``candidate``, so no alias moves);
 - ``<pipeline>_deploy``: one step of the challenger's rollout (``deployment``);
@@ -40,9 +40,10 @@ def pipeline_jobs(spec: PipelineSpec) -> PipelineJobs:
     return PipelineJobs(
         ingest=dg.define_asset_job(
             f"{spec.name}_ingest",
-            selection=dg.AssetSelection.assets(key("raw"), *daily_refs),
+            selection=dg.AssetSelection.assets(key("raw"), *daily_refs, key("features")),
             tags=tags,
-            description="Ingest one day's landing files (requested by the landing sensor).",
+            description="Ingest one day's landing files and build its features, all or nothing "
+            "(requested by the landing sensor).",
         ),
         retrain=dg.define_asset_job(
             f"{spec.name}_retrain",

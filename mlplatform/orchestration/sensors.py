@@ -104,7 +104,11 @@ def landing_sensor(spec: PipelineSpec, jobs: PipelineJobs) -> dg.SensorDefinitio
                 dg.RunRequest(
                     run_key=f"{day}:{digest}",
                     partition_key=day,
-                    asset_selection=sorted({_key(spec, located[p][0]) for p in files}, key=str),
+                    # The day's features are built in the same run, so the run stores the new
+                    # delivery and its features together or neither (see daily_data).
+                    asset_selection=sorted(
+                        {_key(spec, located[p][0]) for p in files} | {_key(spec, "features")}, key=str
+                    ),
                     tags={"mlplatform/trigger": "landing", "mlplatform/files": ",".join(sorted(files))[:250]},
                 )
             )

@@ -51,9 +51,11 @@ def test_landing_sensor_requests_each_new_or_changed_file_once(flights: Harness)
     first = flights.tick("flight_delay_landing")
     requested = {r.partition_key: r for r in first.run_requests}
     assert set(requested) == {"2013-01-01", "2013-01-02"}
+    # The day's features in the same run: the new delivery and its features are stored together.
     assert {k.to_user_string() for k in requested["2013-01-01"].asset_selection} == {
         "flight_delay/raw",
         "flight_delay/weather",
+        "flight_delay/features",
     }
 
     # Nothing new: skip, and the same after a restart with the stored cursor.
@@ -61,7 +63,7 @@ def test_landing_sensor_requests_each_new_or_changed_file_once(flights: Harness)
     assert again.run_requests == [] and "no new or changed file" in again.skip_message
 
     # The requested runs ingest both days. Then a file that changes is ingested again (that table
-    # only), and a new day is requested once.
+    # and features), and a new day is requested once.
     ran = flights.materialize(["raw", "weather"], first="2013-01-01", last="2013-01-02")
     assert ran.success, failure_messages(ran)
     path = flights.landing / "flights" / "2013-01-02.csv"
@@ -71,8 +73,8 @@ def test_landing_sensor_requests_each_new_or_changed_file_once(flights: Harness)
     assert sorted(
         (r.partition_key, tuple(k.path[-1] for k in r.asset_selection)) for r in changed.run_requests
     ) == [
-        ("2013-01-02", ("raw",)),
-        ("2013-01-03", ("raw", "weather")),
+        ("2013-01-02", ("features", "raw")),
+        ("2013-01-03", ("features", "raw", "weather")),
     ]
     assert flights.tick("flight_delay_landing", changed.cursor).run_requests == []
 

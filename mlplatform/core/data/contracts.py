@@ -111,3 +111,16 @@ def describe(failures: pl.DataFrame) -> str:
         f"most frequent: column {first['column']!r} failed {first['check']} "
         f"(e.g. {first['failure_case']}, {first['count']}x{where})"
     )
+
+
+def describe_each(failures: pl.DataFrame) -> str:
+    """Every row of a failure report on one line: each column with its count, first rows and what
+    is wrong (for a file's typing problems, where each column has one)."""
+    parts = []
+    for r in failures.iter_rows(named=True):
+        if r["column"] == "<file>":
+            parts.append(r["failure_case"])
+            continue
+        counted = f" ({r['count']} value(s), row(s) {r['rows']})" if r["rows"] else ""
+        parts.append(f"column {r['column']!r}{counted}: {r['failure_case']}")
+    return "; ".join(parts)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandera.polars as pa
 import polars as pl
 
-from mlplatform.core.data.contracts import FAILURE_COLUMNS, FIRST_ROWS, describe, validate
+from mlplatform.core.data.contracts import FAILURE_COLUMNS, FIRST_ROWS, describe, describe_each, validate
 from mlplatform.core.data.days import describe_rule, inconsistencies, row_days
 from mlplatform.core.gate_result import GateResult
 from mlplatform.core.spec import DaySpec, TableSchema, VolumeSpec
@@ -54,10 +54,14 @@ def contract_gate(
     if rule is not None and day:
         parts += [_other_days(frame, rule, day)]
     failures = pl.concat(parts) if parts else pl.DataFrame(schema=FAILURE_COLUMNS)
+    summary = describe(failures) if failures.height else f"{frame.height} rows satisfy the contract"
+    if problems is not None and problems.height:
+        rest = failures.slice(problems.height)
+        summary = describe_each(problems) + (f"; and {describe(rest)}" if rest.height else "")
     return GateResult(
         "contract",
         failures.height == 0,
-        describe(failures) if failures.height else f"{frame.height} rows satisfy the contract",
+        summary,
         evidence=failures,
         figures={"rows": frame.height, "violations": int(failures["count"].sum()) if failures.height else 0},
     )

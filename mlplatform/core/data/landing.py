@@ -23,7 +23,7 @@ from pathlib import Path
 import polars as pl
 import polars.selectors as cs
 
-from mlplatform.core.data.contracts import FAILURE_COLUMNS, FIRST_ROWS
+from mlplatform.core.data.contracts import FAILURE_COLUMNS, FIRST_ROWS, describe_each
 from mlplatform.core.data.days import expected_form, parse_date, parse_datetime
 from mlplatform.core.spec import POLARS_TYPES, ColumnSpec, TableSchema
 
@@ -53,14 +53,7 @@ class Landed:
 
     def message(self) -> str:
         """Every problem on one line: the file, then each column with its count and first rows."""
-        parts = []
-        for r in self.problems.iter_rows(named=True):
-            if r["column"] == "<file>":
-                parts.append(r["failure_case"])
-                continue
-            counted = f" ({r['count']} value(s), row(s) {r['rows']})" if r["rows"] else ""
-            parts.append(f"column {r['column']!r}{counted}: {r['failure_case']}")
-        return f"{self.path}: " + "; ".join(parts)
+        return f"{self.path}: {describe_each(self.problems)}"
 
 
 def _problem(

@@ -1,0 +1,157 @@
+"""The corruption suite: real landing files corrupted in every way ``corruption.CASES`` lists, each
+run through the real daily assets in-process against one shared warehouse snapshot; and a run
+stores everything or changes nothing across tables (a bad day in a multi-day run, a leakage
+failure at ``features``), proven by hashing every warehouse file before and after.
+
+For each case: the run's outcome is the one written down; a blocked run names its gate (an
+evaluation of that check on that table fails) and its message; and a blocked run leaves every
+warehouse file byte for byte as it was. A stored case succeeds (a re-delivery of the same data
+leaves the bytes as they were too).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from mlplatform.core.pipelines import load_spec
+from mlplatform_tests.corruption import (
+    CASES,
+    NEW_DAY,
+    OTHER_DAY,
+    STORED_DAY,
+    Case,
+    at,
+    csv,
+    deliver,
+    warehouse_hashes,
+)
+from mlplatform_tests.harness import Harness, check_evaluations, failure_messages
+
+
+class Snapshot:
+    """Three stored days (01-01..03) and the fourth delivered, with the means to return to them."""
+
+    def __init__(self, harness: Harness, home: Path) -> None:
+        self.harness = harness
+        self.warehouse = home / "warehouse"
+        self.saved = home / "saved-warehouse"
+        shutil.copytree(self.warehouse, self.saved)
+        folders = [harness.landing / "flights", harness.landing / "weather"]
+        self.landing = {p: p.read_bytes() for f in folders for p in f.iterdir()}
+
+    def restore(self) -> None:
+        shutil.rmtree(self.warehouse)
+        shutil.copytree(self.saved, self.warehouse)
+        for path in [*self.harness.landing.glob("flights/*"), *self.harness.landing.glob("weather/*")]:
+            if path not in self.landing:
+                path.unlink()
+        for path, payload in self.landing.items():
+            path.write_bytes(payload)
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snapshot]:
+    home = tmp_path_factory.mktemp("corruption")
+    with dg.DagsterInstance.ephemeral() as instance:
+        harness = Harness(load_spec("flight_delay"), home, instance)
+        harness.replay("2013-01-01", 4)
+        assert harness.materialize(harness.spec.static_references).success
+        stored = harness.materialize(harness.spec.daily_tables, first="2013-01-01", last=STORED_DAY)
+        assert stored.success, failure_messages(stored)
+        yield Snapshot(harness, home)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_corrupt_delivery(snapshot: Snapshot, name: str) -> None:
+    case = CASES[name]
+    snapshot.restore()
+    flights = snapshot.harness
+    deliver(case, flights.landing)
+    before = warehouse_hashes(snapshot.warehouse)
+
+    result = flights.materialize(flights.spec.daily_tables, partition=case.day)
+
+    after = warehouse_hashes(snapshot.warehouse)
+    if case.outcome == "stored":
+        assert result.success, failure_messages(result)
+        assert flights.store.exists("flight_delay", "features", case.day)
+        if case.day == STORED_DAY:  # the same data again: not one byte changes
+            assert after == before
+        return
+    assert not result.success
+    failed = [e for e in check_evaluations(result) if not e.passed]
+    assert (case.asset, case.gate) in {(e.asset_key.path[-1], e.check_name) for e in failed}
+    evidence = " ".join(str(e.metadata.get("evidence", "")) for e in failed)
+    assert case.says in failure_messages(result) + evidence
+    assert after == before
+    assert not flights.store.exists("flight_delay", "raw", NEW_DAY)
+
+
+def _redeliver_changed(landing: Path, day: str) -> None:
+    """A valid re-delivery of ``day`` that differs from what is stored: one flight fewer, one
+    temperature changed (each within its volume band), with matching done markers."""
+    deliver(Case("flights", lambda f, _: csv(f.slice(1)), "stored", day=day), landing)
+    deliver(Case("weather", lambda f, _: csv(at(f, 1, "temp", "33.1")), "stored", day=day), landing)
+
+
+def test_one_bad_day_in_a_multi_day_run_changes_no_file_of_any_table(snapshot: Snapshot) -> None:
+    snapshot.restore()
+    flights = snapshot.harness
+    _redeliver_changed(flights.landing, OTHER_DAY)
+    deliver(CASES["precip NaN"], flights.landing)  # a bad weather file for the new day
+    before = warehouse_hashes(snapshot.warehouse)
+
+    result = flights.materialize(flights.spec.daily_tables, first="2013-01-01", last=NEW_DAY)
+
+    assert not result.success
+    failed = {
+        (e.asset_key.path[-1], e.check_name, e.partition) for e in check_evaluations(result) if not e.passed
+    }
+    assert failed == {("weather", "contract", NEW_DAY)}
+    assert "no partition of raw, weather, features was written" in failure_messages(result)
+    assert warehouse_hashes(snapshot.warehouse) == before
+    # Control: the same run without the bad file rewrites the re-delivered day in every table.
+    snapshot.restore()
+    _redeliver_changed(flights.landing, OTHER_DAY)
+    assert flights.materialize(flights.spec.daily_tables, first="2013-01-01", last=NEW_DAY).success
+    after = warehouse_hashes(snapshot.warehouse)
+    changed = {p.split("/")[1] for p in after if after[p] != before.get(p) and f"day={OTHER_DAY}" in p}
+    assert changed == {"raw", "weather", "features"}
+    assert flights.store.exists("flight_delay", "features", NEW_DAY)
+
+
+def leaky_features(flights: pl.DataFrame, references: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    from mlplatform.defs.flight_delay.features import build_features
+
+    return build_features(flights, references).with_columns(precip=pl.col("dep_delay"))
+
+
+def test_a_leakage_failure_at_features_leaves_raw_and_references_unchanged(snapshot: Snapshot) -> None:
+    snapshot.restore()
+    spec = snapshot.harness.spec
+    leaky = Harness(
+        spec.model_copy(
+            update={"features": spec.features.model_copy(update={"function": f"{__name__}:leaky_features"})}
+        ),
+        snapshot.harness.home,
+        snapshot.harness.instance,
+    )
+    _redeliver_changed(leaky.landing, STORED_DAY)
+    before = warehouse_hashes(snapshot.warehouse)
+
+    result = leaky.materialize(spec.daily_tables, partition=STORED_DAY)
+
+    assert not result.success
+    failed = {(e.asset_key.path[-1], e.check_name) for e in check_evaluations(result) if not e.passed}
+    assert failed == {("features", "no_label_leakage")}
+    assert warehouse_hashes(snapshot.warehouse) == before
+    # Control: the platform's own feature function stores the same re-delivery in every table.
+    assert snapshot.harness.materialize(spec.daily_tables, partition=STORED_DAY).success
+    after = warehouse_hashes(snapshot.warehouse)
+    assert {p.split("/")[1] for p in after if after[p] != before[p]} == {"raw", "weather", "features"}
