@@ -23,7 +23,7 @@ from mlplatform.core.gate_result import GateResult
 from mlplatform.core.spec import PipelineSpec
 from mlplatform.orchestration.alerts import AlertNotifier
 from mlplatform.orchestration.automation import every_partition_eager
-from mlplatform.orchestration.checks import gate_evaluation
+from mlplatform.orchestration.checks import gate_evaluation, latest_materializations
 from mlplatform.orchestration.feature_assets import CHECKS as FEATURE_CHECKS
 from mlplatform.orchestration.feature_assets import build_day, features_metadata
 from mlplatform.orchestration.ingest_assets import CHECKS as INGEST_CHECKS
@@ -108,21 +108,23 @@ def daily_data_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) ->
             frames[name] = {str(d): r.frame for d, r in results.items() if r.ok and r.frame is not None}
         if "features" in selected:
             frames["features"], gates["features"] = _features(spec, store, contract, days, frames)
-        yield from _stop_if_blocked(spec, key, gates, alerts, context.log)
-        written: dict[str, list[dict]] = {}
+        yield from _stop_if_blocked(context, spec, key, gates, alerts)
         for name in selected:
-            written[name] = []
+            written = []
             for day in days:
                 stored = store.write(spec.name, name, frames[name][day], day)
-                written[name].append({"day": day, "rows": stored.rows, "data_version": stored.data_version})
-                for gate in gates[name][day]:
-                    yield gate_evaluation(key[name], gate, day)
-        for check_key in context.selected_asset_check_keys:
-            yield dg.Output(
-                None, output_name=context.assets_def.get_output_name_for_asset_check_key(check_key)
-            )
+                written.append({"day": day, "rows": stored.rows, "data_version": stored.data_version})
+            yield _materialized(spec, key[name], name, days, written, frames[name])
+        # After the materializations, so each evaluation targets the one its partition just got
+        # (the UI shows a partition's check result only against its latest materialization).
         for name in selected:
-            yield _materialized(spec, key[name], name, days, written[name], frames[name])
+            targets = latest_materializations(context.instance, key[name], days)
+            for day in days:
+                for gate in gates[name][day]:
+                    yield gate_evaluation(key[name], gate, day, targets.get(day))
+        for check_key in context.selected_asset_check_keys:
+            output = context.assets_def.get_output_name_for_asset_check_key(check_key)
+            yield dg.Output(None, output_name=output)
         context.log.info(f"stored {', '.join(selected)} for {day_range_label(days)}")
 
     return _daily
@@ -161,7 +163,11 @@ def _features(
 
 
 def _stop_if_blocked(
-    spec: PipelineSpec, key: dict[str, dg.AssetKey], gates: Gates, alerts: AlertNotifier, log
+    context: dg.AssetExecutionContext,
+    spec: PipelineSpec,
+    key: dict[str, dg.AssetKey],
+    gates: Gates,
+    alerts: AlertNotifier,
 ) -> Iterator[dg.AssetCheckEvaluation]:
     """If any gate of any table blocks: report every evaluation of the blocked partitions, alert,
     and fail the step before anything is written (no partition of any table in the run changes)."""
@@ -175,10 +181,13 @@ def _stop_if_blocked(
     if not blocked:
         return
     for name, by_day in gates.items():
-        for day, day_gates in by_day.items():
-            if any(g.blocks for g in day_gates):
-                for gate in day_gates:
-                    yield gate_evaluation(key[name], gate, day)
+        failed = [day for day, day_gates in by_day.items() if any(g.blocks for g in day_gates)]
+        # Each targets what is stored for its day: the day keeps its old data and shows the gate
+        # that refused the new delivery.
+        targets = latest_materializations(context.instance, key[name], failed) if failed else {}
+        for day in failed:
+            for gate in by_day[day]:
+                yield gate_evaluation(key[name], gate, day, targets.get(day))
     lines = [f"{name} {day}: {gate.name}: {gate.summary}" for name, day, gate in blocked]
     unchanged = ", ".join(gates)
     alerts.send(
@@ -186,7 +195,7 @@ def _stop_if_blocked(
         spec.name,
         f"{spec.name}: {len(lines)} blocking gate(s) closed; nothing written ({unchanged}); {lines[0]}",
         {"blocked": lines[:20]},
-        log=log,
+        log=context.log,
     )
     raise dg.Failure(
         description=f"{spec.name}: {len(lines)} blocking gate(s) closed, so no partition of "
