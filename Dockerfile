@@ -6,9 +6,13 @@
 # Build: docker build -t mlplatform:$(git rev-parse --short HEAD) .
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# Where the dependency wheels come from: "index" builds them from PyPI in the builder stage (CI/CD);
+# "wheelhouse" takes the folder wheelhouse/ built on the host from the same pins (make image,
+# scripts/build-image.sh), so the image builds with no network inside the build.
+ARG WHEELS=index
 
 # ---- builder: every dependency as a wheel, from pyproject.toml's pinned dependencies ------------
-FROM ${PYTHON_IMAGE} AS builder
+FROM ${PYTHON_IMAGE} AS wheels-index
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 WORKDIR /src
@@ -21,6 +25,41 @@ RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb')); p
         > build-requirements.txt \
     && pip wheel --wheel-dir /wheels --requirement requirements.txt --requirement build-requirements.txt \
     && cp requirements.txt /wheels/
+
+# ---- or the wheels built on the host (same files: the wheels and requirements.txt) --------------
+FROM scratch AS wheels-wheelhouse
+COPY wheelhouse/ /wheels/
+
+FROM wheels-${WHEELS} AS builder
+
+# ---- install: the dependencies in a virtual environment, cut to what the runtime uses ----------
+# Its own stage, so what it needs (strip; libgomp1 for the import check at its end) and everything
+# it deletes never reach a layer of the image (docs/operations.md, "The image", has the measurements).
+FROM ${PYTHON_IMAGE} AS install
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends binutils libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
+# Installed only from the builder's wheels: no index, so nothing unpinned slips in at this stage.
+# The environment has no pip of its own (the base image's installs into it). Not installed:
+# dagster-webserver (the UI runs from Dagster's own image, helm/dagster-values.yaml). Removed: the
+# tests the libraries ship, Arrow Flight, C/Cython sources and type stubs (nothing here imports,
+# compiles or type-checks them), byte code (see PYTHONPYCACHEPREFIX below), and symbol tables of
+# the libraries' own shared objects; not of those auditwheel vendored into <package>.libs/:
+# patchelf rewrote them, and strip leaves them unloadable.
+RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    python -m venv --without-pip /opt/venv \
+    && grep -v '^dagster-webserver==' /wheels/requirements.txt > /tmp/requirements.txt \
+    && pip --python /opt/venv/bin/python install --no-cache-dir --disable-pip-version-check --no-index \
+        --find-links=/wheels --no-compile --requirement /tmp/requirements.txt \
+    && cd /opt/venv/lib/python3.11/site-packages \
+    && find . -depth -type d \( -name tests -o -name __pycache__ \) -exec rm -rf {} + \
+    && rm -rf pyarrow/include pyarrow/src pyarrow/libarrow_flight.so* pyarrow/libarrow_python_flight.so* \
+        pyarrow/_flight.* pyarrow/flight.py \
+    && find . -type f \( -name '*.pyi' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' -o -name '*.c' \
+        -o -name '*.h' \) -delete \
+    && find . -type f \( -name '*.so' -o -name '*.so.*' \) -not -path '*.libs/*' \
+        -exec strip --strip-unneeded {} + \
+    && /opt/venv/bin/python -c "import pyarrow.parquet, pyarrow.dataset, polars, duckdb, lightgbm, sklearn, scipy.stats"
 
 # ---- runtime ------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -41,10 +80,8 @@ RUN apt-get update \
     && apt-get install --yes --no-install-recommends libgomp1 tini \
     && rm -rf /var/lib/apt/lists/*
 
-# Installed only from the builder's wheels: no index, so nothing unpinned slips in at this stage.
-RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --disable-pip-version-check --no-index --find-links=/wheels \
-        --requirement /wheels/requirements.txt
+COPY --from=install /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
 
 # The project itself keeps its source layout, installed in place as in development: Dagster finds the
 # code location's project root (pyproject.toml, [tool.dg]) from the package's path, which a wheel in
@@ -53,9 +90,8 @@ WORKDIR /opt/mlplatform
 COPY pyproject.toml README.md ./
 COPY mlplatform ./mlplatform
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --disable-pip-version-check --no-index --find-links=/wheels \
-        --no-deps --editable . \
-    && python -m compileall -q mlplatform
+    pip --python /opt/venv/bin/python install --no-cache-dir --disable-pip-version-check --no-index \
+        --find-links=/wheels --no-deps --editable .
 
 # A fixed non-root user (the Helm charts' securityContext runs as 10001 too).
 RUN groupadd --gid 10001 mlplatform \
@@ -64,8 +100,12 @@ RUN groupadd --gid 10001 mlplatform \
     && chown 10001:10001 /var/lib/mlplatform /opt/dagster/dagster_home
 
 # Configuration comes from the environment at run time (README, Configuration); nothing secret here.
+# Byte code is written at run time to the writable scratch every chart mounts at MLPLATFORM_HOME,
+# shared by the processes of one container (the code server and its runs, the service's workers):
+# compiled into the image it was 116 MB of 1.18 GB. The first process of a container compiles what
+# it imports (a code location loaded in 28 s instead of 12 s on 2 busy cores; the next in 10 s).
 ENV PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONPYCACHEPREFIX=/var/lib/mlplatform/.pycache \
     MLPLATFORM_HOME=/var/lib/mlplatform \
     DAGSTER_HOME=/opt/dagster/dagster_home \
     MPLCONFIGDIR=/tmp/matplotlib

@@ -12,7 +12,7 @@ export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS ?= 1
 PIPELINE ?= flight_delay
 DAYS ?= 60
 
-.PHONY: install run bootstrap up test lint format bench sql clean
+.PHONY: install run bootstrap up test lint format bench sql clean image
 
 install: $(STAMP)
 
@@ -51,6 +51,11 @@ validate-data: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 # A lightweight training run (the 60 days of make run) and every model gate against its thresholds.
 train-smoke: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/mlplatform bootstrap --pipeline $(PIPELINE) --days 60
+
+# The image with podman from this machine, offline (scripts/build-image.sh, docs/operations.md).
+image: $(STAMP)
+	sh scripts/ensure-containers.sh
+	bash scripts/build-image.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

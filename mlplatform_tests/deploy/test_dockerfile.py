@@ -69,10 +69,28 @@ def last(stage: list[Instruction], keyword: str) -> Instruction:
 def test_multi_stage_with_a_slim_python_311_base(dockerfile: dict[str, list[Instruction]]) -> None:
     text = (ROOT / "Dockerfile").read_text()
     base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.MULTILINE)
+    wheels = re.search(r"^ARG WHEELS=(\S+)$", text, re.MULTILINE)
 
-    assert list(dockerfile) == ["builder", "runtime"]
+    assert list(dockerfile) == ["wheels-index", "wheels-wheelhouse", "builder", "install", "runtime"]
     assert base and re.fullmatch(r"python:3\.11-slim(-\w+)?", base.group(1))
-    assert all(stage[0].argument.startswith("${PYTHON_IMAGE}") for stage in dockerfile.values())
+    for name in ("wheels-index", "install", "runtime"):
+        assert dockerfile[name][0].argument.startswith("${PYTHON_IMAGE}")
+    # The wheels come from the index by default (CI/CD), or from wheelhouse/ built on the host.
+    assert wheels and wheels.group(1) == "index"
+    assert dockerfile["builder"][0].argument == "wheels-${WHEELS} AS builder"
+    assert dockerfile["wheels-wheelhouse"][0].argument == "scratch AS wheels-wheelhouse"
+    assert ["wheelhouse/", "/wheels/"] in [i.argument.split() for i in dockerfile["wheels-wheelhouse"]]
+
+
+def test_runtime_gets_the_trimmed_environment_only(dockerfile: dict[str, list[Instruction]]) -> None:
+    """Strip and the deleted tests stay in the install stage; the runtime copies the result."""
+    install = " ".join(i.argument for i in dockerfile["install"] if i.keyword == "RUN")
+    runtime = " ".join(i.argument for i in dockerfile["runtime"] if i.keyword in {"RUN", "COPY"})
+
+    assert "binutils" in install and "strip --strip-unneeded" in install and "-name tests" in install
+    assert "binutils" not in runtime and "strip" not in runtime
+    assert "--from=install /opt/venv /opt/venv" in runtime
+    assert any("PATH=/opt/venv/bin:$PATH" in i.argument for i in dockerfile["runtime"] if i.keyword == "ENV")
 
 
 def test_runtime_runs_as_a_non_root_user(dockerfile: dict[str, list[Instruction]]) -> None:
@@ -107,9 +125,12 @@ def test_health_check_and_entry_points(dockerfile: dict[str, list[Instruction]])
 
 
 def test_install_uses_pyprojects_pinned_dependencies(dockerfile: dict[str, list[Instruction]]) -> None:
-    builder = " ".join(i.argument for i in dockerfile["builder"] if i.keyword in {"COPY", "RUN"})
+    builder = " ".join(i.argument for i in dockerfile["wheels-index"] if i.keyword in {"COPY", "RUN"})
     installs = [
-        i.argument for i in dockerfile["runtime"] if i.keyword == "RUN" and "pip install" in i.argument
+        i.argument
+        for stage in ("install", "runtime")
+        for i in dockerfile[stage]
+        if i.keyword == "RUN" and re.search(r"\bpip (--python \S+ )?install\b", i.argument)
     ]
 
     assert "['project']['dependencies']" in builder and "['build-system']['requires']" in builder
@@ -120,7 +141,10 @@ def test_install_uses_pyprojects_pinned_dependencies(dockerfile: dict[str, list[
     for install in installs:
         assert "--no-index" in install and "from=builder" in install and "--find-links=/wheels" in install
     dependencies, project = installs
-    assert "--requirement /wheels/requirements.txt" in dependencies
+    # Every pinned dependency but the Dagster UI, which runs from Dagster's own image.
+    assert "grep -v '^dagster-webserver==' /wheels/requirements.txt > /tmp/requirements.txt" in dependencies
+    assert "--requirement /tmp/requirements.txt" in dependencies
+    assert "pip --python /opt/venv/bin/python install" in dependencies
     assert "--no-deps --editable ." in project
     unpinned = [
         d for d in PYPROJECT["project"]["dependencies"] if not re.fullmatch(r"[\w.\[\],-]+==[\w.]+", d)
@@ -191,7 +215,13 @@ def test_dockerignore_keeps_local_state_and_caches_out(path: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["pyproject.toml", "README.md", "mlplatform/definitions.py", "mlplatform/defs/flight_delay/defs.yaml"],
+    [
+        "pyproject.toml",
+        "README.md",
+        "mlplatform/definitions.py",
+        "mlplatform/defs/flight_delay/defs.yaml",
+        "wheelhouse/requirements.txt",
+    ],
 )
 def test_dockerignore_keeps_what_the_build_copies(path: str) -> None:
     assert not ignored(path)

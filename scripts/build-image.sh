@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# make image: the Dockerfile built with podman from what is on this machine, with no network inside
+# the build. The dependency wheels are built on the host from pyproject.toml's pins (wheelhouse/,
+# the Dockerfile's WHEELS=wheelhouse); the base is the Dockerfile's default python image when it
+# can be pulled, else one made from Debian packages (scripts/make-base-image.sh).
+#
+# The image is named after a hash of what goes into it (Dockerfile, .dockerignore, pyproject.toml,
+# README.md, mlplatform/), so an unchanged tree reuses the image already built. Prints its name.
+# Environment: PYTHON (a Python 3.11 with pip, default .venv/bin/python), IMAGE_REPOSITORY.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-.venv/bin/python}
+repository=${IMAGE_REPOSITORY:-localhost/mlplatform}
+official_base=docker.io/library/python:3.11-slim-bookworm
+local_base=localhost/mlplatform-python:3.11-bookworm
+log() { echo "build-image: $*" >&2; }
+
+key=$(find Dockerfile .dockerignore pyproject.toml README.md mlplatform -type f \
+        ! -path '*/__pycache__/*' ! -name '*.pyc' -print | LC_ALL=C sort | xargs sha256sum \
+    | sha256sum | cut -c1-16)
+name="$repository:src-$key"
+if podman image exists "$name"; then
+    log "$name exists (same Dockerfile, pyproject.toml and mlplatform/)"
+    echo "$name"
+    exit 0
+fi
+
+if podman image exists "$official_base" || podman pull --quiet "$official_base" >/dev/null 2>&1; then
+    base=$official_base
+else
+    log "$official_base cannot be pulled: making $local_base from Debian packages"
+    sh scripts/make-base-image.sh "$local_base" >&2
+    base=$local_base
+fi
+
+# The wheels, rebuilt from scratch whenever pyproject.toml changes (no stale wheel is left behind).
+pins=$(sha256sum pyproject.toml | cut -c1-64)
+if [ "$(cat wheelhouse/.pyproject.sha256 2>/dev/null)" != "$pins" ]; then
+    log "building the dependency wheels on the host into wheelhouse/"
+    rm -rf wheelhouse
+    mkdir wheelhouse
+    "$python" -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb')); print('\n'.join(p['project']['dependencies']))" \
+        >wheelhouse/requirements.txt
+    "$python" -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb')); print('\n'.join(p['build-system']['requires']))" \
+        >wheelhouse/build-requirements.txt
+    "$python" -m pip wheel --quiet --disable-pip-version-check --wheel-dir wheelhouse \
+        --requirement wheelhouse/requirements.txt --requirement wheelhouse/build-requirements.txt >&2
+    echo "$pins" >wheelhouse/.pyproject.sha256
+fi
+
+# runc: crun refuses hosts with hybrid cgroups. Containers cannot raise RLIMIT_NOFILE/NPROC above
+# the caller's, and podman's defaults are higher on many machines: ask for what this shell has.
+nofile=$(ulimit -Hn)
+nproc=$(ulimit -Hu)
+if [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ]; then nproc=32768; fi
+log "building $name from $base"
+start=$(date +%s)
+# --format docker: the OCI format has no HEALTHCHECK, and the image's health check is part of it.
+podman build --format docker --runtime runc --ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc" \
+    --build-arg "PYTHON_IMAGE=$base" --build-arg WHEELS=wheelhouse \
+    --build-arg "REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
+    --tag "$name" --tag "$repository:latest" . >&2
+log "built $name in $(($(date +%s) - start)) s, $(podman image inspect --format '{{.Size}}' "$name") bytes"
+echo "$name"
