@@ -27,7 +27,7 @@ REPEATS = 5
 TARGET_RATIO = 1.3
 
 
-def prepare_features(spec, landing, store) -> None:
+def prepare_features(spec, landing, store, start: dt.date = START, days: int = DAYS) -> None:
     """Write the ``features`` partitions as the asset computes them (no gates evaluated)."""
     from mlplatform.core.data.landing import read_landing_file
     from mlplatform.core.features.compute import attach_label, compute_features
@@ -35,7 +35,7 @@ def prepare_features(spec, landing, store) -> None:
     refs = spec.references.items()
     read = lambda path, schema: read_landing_file(landing / path, schema, spec.source.null_values)  # noqa: E731
     static = {n: read(r.path, r.schema_) for n, r in refs if not r.partitioned}
-    for day in [(START + dt.timedelta(days=n)).isoformat() for n in range(DAYS)]:
+    for day in [(start + dt.timedelta(days=n)).isoformat() for n in range(days)]:
         raw = read(spec.source.path.format(day=day), spec.schema_)
         daily = {n: read(r.path.format(day=day), r.schema_) for n, r in refs if r.partitioned}
         features = attach_label(spec, raw, compute_features(spec, raw, {**static, **daily}))

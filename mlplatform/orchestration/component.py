@@ -13,6 +13,7 @@ import dagster as dg
 from mlplatform.core.pipelines import validated_spec
 from mlplatform.core.spec import PipelineSpec
 from mlplatform.orchestration.automation import automation_sensor
+from mlplatform.orchestration.batch_assets import batch_predictions_asset
 from mlplatform.orchestration.daily_data import daily_data_asset
 from mlplatform.orchestration.deployment_assets import deployment_asset, rollback_job
 from mlplatform.orchestration.ingest_assets import static_reference_assets
@@ -62,6 +63,7 @@ def pipeline_definitions(spec: PipelineSpec) -> dg.Definitions:
             prediction_log_asset(spec, partitions),
             live_performance_asset(spec, partitions),
             drift_asset(spec, partitions),
+            batch_predictions_asset(spec, partitions),
         ],
         jobs=[jobs.ingest, jobs.retrain, jobs.deploy, rollback, late_log],
         sensors=[

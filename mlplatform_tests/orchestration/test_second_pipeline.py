@@ -20,7 +20,7 @@ from mlplatform.core.pipelines import load_spec
 from mlplatform_tests.harness import Harness, failure_messages
 
 ASSETS = ["raw", "machines", "features", "model", "evaluation", "candidate"]
-ASSETS += ["deployment", "prediction_log", "live_performance", "drift"]
+ASSETS += ["deployment", "prediction_log", "live_performance", "drift", "batch_predictions"]
 
 DEFS_YAML = """
 type: mlplatform.orchestration.component.ModelPipeline
@@ -157,3 +157,14 @@ def test_second_pipeline_runs_from_its_defs_yaml_alone(
     )
     assert evaluation["test_auc"].value > 0.7
     assert harness.client().get_model_version_by_alias("machine_failure", "champion").version == 1
+
+    batch = harness.materialize(["batch_predictions"], first="2024-03-09", last="2024-03-10")
+    assert batch.success, failure_messages(batch)
+    scored = harness.store.read_days("machine_failure", "batch_predictions", ["2024-03-09", "2024-03-10"])
+    rows = harness.store.read_days("machine_failure", "features", ["2024-03-09", "2024-03-10"])
+    assert scored.columns == ["machine_id", "taken_at", "prediction", "decision", "model_version"]
+    assert (
+        scored.schema["taken_at"]
+        == harness.store.read("machine_failure", "raw", "2024-03-09").schema["taken_at"]
+    )
+    assert scored.height == rows.height and set(scored["model_version"]) == {"1"}

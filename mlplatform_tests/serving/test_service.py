@@ -17,7 +17,7 @@ from mlplatform.serving.app import BODY_BYTES_PER_RECORD
 from mlplatform.serving.arrow_batch import ARROW_STREAM, ipc_stream
 from mlplatform.serving.online import FILTER_MIN_ROWS, OnlineFeatures
 from mlplatform.serving.prediction_log import read_log
-from mlplatform_tests.harness import Harness
+from mlplatform_tests.harness import Harness, failure_messages
 from mlplatform_tests.serving.server import AUTH, Service
 
 DAY = "2013-01-20"
@@ -401,3 +401,44 @@ def test_registry_outage_keeps_serving_and_is_reported(flights_served: tuple[Har
     assert 'mlplatform_requests_total{pipeline="flight_delay",status="200",variant="champion"}' in metrics
     assert rejected.status_code == 422
     assert 'mlplatform_requests_total{pipeline="flight_delay",status="422",variant="none"}' in metrics
+
+
+def test_the_batch_asset_answers_every_row_as_the_service_does(
+    flights_served: tuple[Harness, Service],
+) -> None:
+    """The same rows through both paths: the ``batch_predictions`` asset over two days (one run)
+    and the live service over HTTP, each record in a batch request of the service's own size."""
+    harness, service = flights_served
+    days = ["2013-01-19", "2013-01-20"]
+    result = harness.materialize(["batch_predictions"], first=days[0], last=days[-1])
+    assert result.success, failure_messages(result)
+    events = result.get_asset_materialization_events()
+    assert [e.materialization.partition for e in events] == days
+    assert {e.materialization.metadata["champion_version"].value for e in events} == {"1"}
+
+    entity = harness.spec.entity
+    batch = harness.store.read_days("flight_delay", "batch_predictions", days)
+    raw = harness.store.read_days("flight_delay", "raw", days)
+    records = json.loads(raw.select(harness.spec.serving_columns).write_json())
+    answers = []
+    for start in range(0, len(records), 50):
+        response = httpx.post(
+            f"{service.url}/v1/pipelines/flight_delay/predict",
+            json={"records": records[start : start + 50]},
+            headers=AUTH,
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        answers += response.json()["predictions"]
+    online = raw.select(entity).with_columns(
+        pl.Series("service_prediction", [a["prediction"] for a in answers]),
+        pl.Series("service_decision", [a["delayed"] for a in answers]),
+        pl.Series("service_version", [a["model_version"] for a in answers]),
+    )
+
+    joined = batch.join(online, on=entity, how="full", coalesce=True)
+    assert batch.height == raw.height == joined.height > 1000
+    assert joined["prediction"].to_list() == pytest.approx(joined["service_prediction"].to_list(), abs=1e-12)
+    assert joined["decision"].to_list() == joined["service_decision"].to_list()
+    assert joined["model_version"].to_list() == joined["service_version"].to_list() == ["1"] * joined.height
+    assert 0 < joined["decision"].sum() < joined.height  # the threshold splits the rows: both answers seen

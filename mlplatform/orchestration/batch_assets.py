@@ -1,0 +1,75 @@
+"""The ``batch_predictions`` asset: the champion scores a day's stored features (the batch path).
+
+What the service answers online, for every row of a day at once: the champion at the time of the
+run (its version is in the materialization's metadata and on every row) scores the day's
+``features`` partition with its logged encoding and registered threshold
+(``core.deployment.batch_scoring``). A range of days is one run (``BackfillPolicy.single_run``),
+so a year's backfill loads the model once and pays Dagster's run overhead once. The asset is
+materialized on demand or by backfill: a day scored again after a promotion is scored by the new
+champion, and its rows say so.
+"""
+
+import dagster as dg
+import polars as pl
+
+from mlplatform.core.deployment.batch_scoring import DECISION, ScoringModel, score_rows
+from mlplatform.core.deployment.registry import CHAMPION, alias_version, version_tag
+from mlplatform.core.spec import POLARS_TYPES, PipelineSpec
+from mlplatform.core.training.tracking import load_version
+from mlplatform.orchestration.metadata import day_range_label, markdown_table
+from mlplatform.orchestration.resources import MlflowTracking, Warehouse
+
+DEFAULT_THRESHOLD = 0.5  # what the service uses for a version registered without a threshold tag
+
+
+def batch_predictions_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    features_key = dg.AssetKey([spec.name, "features"])
+
+    @dg.asset(
+        key=[spec.name, "batch_predictions"],
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name=spec.name,
+        kinds={"lightgbm", "parquet"},
+        deps=[dg.AssetDep(features_key)],
+        description="The champion's score, decision (at its registered threshold) and version for every "
+        "features row of the day, keyed by the entity columns: the service's answers, in batch.",
+    )
+    def _batch_predictions(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow_tracking: MlflowTracking
+    ):
+        client = mlflow_tracking.client()
+        version = alias_version(client, spec.name, CHAMPION)
+        if version is None:
+            raise dg.Failure(f"{spec.name} has no champion (registry alias {CHAMPION!r}): nothing scores")
+        threshold = float(version_tag(client, spec.name, version, "threshold") or DEFAULT_THRESHOLD)
+        scorer = ScoringModel(version, load_version(spec.name, version), threshold)
+        store = warehouse.store()
+        days = list(context.partition_keys)
+        stored = set(store.days(spec.name, "features"))
+        if missing := [d for d in days if d not in stored]:
+            raise dg.Failure(
+                f"{spec.name}/features has no partition for {len(missing)} day(s) to score, first {missing[:5]}"
+            )
+        entity = {c: POLARS_TYPES[spec.schema_.columns[c].type] for c in spec.entity}
+        rows, total, positives = [], 0, 0
+        for day in days:
+            scored = score_rows(scorer, store.read(spec.name, "features", day), entity)
+            total += store.write(spec.name, "batch_predictions", scored, day).rows
+            day_positives = int(scored[DECISION].sum())
+            positives += day_positives
+            rows.append(
+                {"day": day, "rows": scored.height, "decision_share": day_positives / max(scored.height, 1)}
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "partitions": day_range_label(days),
+                "champion_version": version,
+                "threshold": threshold,
+                "dagster/row_count": total,
+                "decision_share": positives / max(total, 1),
+                "rows_per_partition": markdown_table(pl.DataFrame(rows), max_rows=31),
+            }
+        )
+
+    return _batch_predictions
