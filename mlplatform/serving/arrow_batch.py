@@ -14,8 +14,8 @@ required, no value outside its range or its allowed values, no string over its l
 or infinity. Column types are
 those a data frame library writes for the field's kind: any integer width for an int (pydantic's
 strict int refuses floats and booleans, and so does this), integers or floats for a float, strings,
-categoricals or enums for a str, timestamps of any unit for a datetime (one without a time zone is
-taken as UTC, as a JSON datetime without an offset is). A request that breaks it is refused with
+categoricals or enums for a str, timestamps of any unit with a time zone for a datetime (one
+without is refused, as a JSON datetime without an offset is, and as ingestion refuses one). A request that breaks it is refused with
 every offending field named, with the numbers of its first offending rows.
 """
 
@@ -42,7 +42,8 @@ def _accepts(kind: str, dtype: pl.DataType) -> bool:
         "str": dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum),
         "bool": dtype == pl.Boolean,
         "date": dtype == pl.Date,
-        "datetime": isinstance(dtype, pl.Datetime),
+        # With its zone, as a JSON datetime needs its offset: a naive timestamp names no instant.
+        "datetime": isinstance(dtype, pl.Datetime) and dtype.time_zone is not None,
     }[kind]
 
 
@@ -50,11 +51,7 @@ def _typed(name: str, column: ColumnSpec, dtype: pl.DataType) -> pl.Expr:
     """The column as the raw schema types it (a datetime in UTC microseconds)."""
     expression = pl.col(name)
     if isinstance(dtype, pl.Datetime):
-        expression = (
-            expression.dt.replace_time_zone("UTC")
-            if dtype.time_zone is None
-            else expression.dt.convert_time_zone("UTC")
-        )
+        expression = expression.dt.convert_time_zone("UTC")
     return expression.cast(POLARS_TYPES[column.type])
 
 

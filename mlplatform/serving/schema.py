@@ -3,7 +3,8 @@
 Every raw column not marked ``post_event`` is a field with its type, nullability, range and
 allowed values; anything else in a request (an outcome column, a typo, a key beside ``records``)
 is rejected by name. Types are strict, as JSON states them: no number from a string or a boolean,
-an int within the Int64 the column is stored as, a date or datetime only as ISO 8601 text, a str
+an int within the Int64 the column is stored as, a date or datetime only as ISO 8601 text (a
+datetime with its UTC offset, the rule ingestion holds landing files to), a str
 no longer than its ``max_length``. Whatever passes can be typed and scored; what could not
 (10**30 for an int) is a 422 naming the field, never a 500 from deeper down.
 
@@ -24,6 +25,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -58,7 +60,8 @@ _TYPES: dict[str, Any] = {
     "str": StrictStr,
     "bool": StrictBool,
     "date": Annotated[dt.date, BeforeValidator(_iso_text)],
-    "datetime": Annotated[dt.datetime, BeforeValidator(_iso_text)],
+    # With its offset, as ingestion requires (core/data/days.py): 2013-01-20T08:00:00 names no instant.
+    "datetime": Annotated[AwareDatetime, BeforeValidator(_iso_text)],
 }
 
 

@@ -54,10 +54,10 @@ EXPECTED = _json_frame(RECORDS)
         pl.col("distance").cast(pl.Float32),  # 1400.0 and 1089.5 are exact in 32 bits
         pl.col("carrier").cast(pl.Categorical),
         pl.col("origin").cast(pl.Enum(["EWR", "JFK", "LGA"])),
-        pl.col("time_hour").dt.replace_time_zone(None).dt.cast_time_unit("ns"),  # naive: taken as UTC
+        pl.col("time_hour").dt.cast_time_unit("ns"),
         pl.col("time_hour").dt.convert_time_zone("America/New_York").dt.cast_time_unit("ms"),
     ],
-    ids=["int8", "uint32", "float32", "categorical", "enum", "naive-ns", "new-york-ms"],
+    ids=["int8", "uint32", "float32", "categorical", "enum", "utc-ns", "new-york-ms"],
 )
 def test_a_frame_library_s_column_types_give_the_json_path_s_frame(retyped: pl.Expr) -> None:
     sent = EXPECTED.with_columns(retyped)

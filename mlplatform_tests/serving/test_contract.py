@@ -45,6 +45,7 @@ def _refused(body: Any) -> Rejected:
         ("time_hour", "1358719200", "ISO 8601"),
         ("time_hour", True, "ISO 8601"),
         ("time_hour", "2013-02-31T10:00:00Z", "day value is outside expected range"),
+        ("time_hour", "2013-01-20T10:00:00", "should have timezone info"),  # no instant without an offset
     ],
 )
 def test_a_value_of_the_wrong_kind_is_a_422_naming_the_field(field: str, value: Any, problem: str) -> None:
@@ -111,8 +112,19 @@ def test_max_length_is_only_for_str_columns() -> None:
         (EXPECTED.with_columns(flight=pl.lit(True)), "cannot hold this int field"),
         (EXPECTED.with_columns(pl.col("dest").cast(pl.Int64, strict=False)), "cannot hold this str field"),
         (EXPECTED.with_columns(flight=pl.lit(2**63 + 5, pl.UInt64)), "invalid record"),
+        (
+            EXPECTED.with_columns(pl.col("time_hour").dt.replace_time_zone(None)),
+            "cannot hold this datetime field",
+        ),
     ],
-    ids=["string for float", "bool for float", "bool for int", "int for str", "uint64 beyond int64"],
+    ids=[
+        "string for float",
+        "bool for float",
+        "bool for int",
+        "int for str",
+        "uint64 beyond int64",
+        "naive time",
+    ],
 )
 def test_the_arrow_path_refuses_what_the_json_path_refuses(sent: pl.DataFrame, problem: str) -> None:
     with pytest.raises(Rejected) as refused:
