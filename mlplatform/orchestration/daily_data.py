@@ -32,6 +32,10 @@ from mlplatform.orchestration.metadata import day_range_label, markdown_table
 from mlplatform.orchestration.resources import LandingZone, Warehouse
 
 Gates = dict[str, dict[str, list[GateResult]]]  # table -> day -> gates
+# The run tag an operator sets to accept this run's volumes outside the band (a re-delivery that
+# really doubles a day): the decision is recorded on the run; an empty day or a done marker that
+# disagrees still blocks.
+ACCEPT_VOLUME = "mlplatform/accept_volume"
 
 
 def daily_data_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -103,7 +107,8 @@ def daily_data_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) ->
                 exists = store.exists(spec.name, table, day)
                 return store.row_count(spec.name, table, day) if exists else None
 
-            results = ingest_files(landing.folder(spec.name), days, tables[name], stored_rows)
+            accepted = context.run.tags.get(ACCEPT_VOLUME) == "true"
+            results = ingest_files(landing.folder(spec.name), days, tables[name], stored_rows, accepted)
             gates[name] = {str(d): r.gates for d, r in results.items()}
             frames[name] = {str(d): r.frame for d, r in results.items() if r.ok and r.frame is not None}
         if "features" in selected:

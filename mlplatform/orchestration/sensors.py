@@ -53,6 +53,10 @@ def _latest_timestamps(instance: dg.DagsterInstance, key: dg.AssetKey, days: lis
 
 def landing_sensor(spec: PipelineSpec, jobs: PipelineJobs) -> dg.SensorDefinition:
     tables = {"raw": spec.source.path, **{n: r.path for n, r in spec.references.items() if r.partitioned}}
+    volumes = {
+        "raw": spec.source.volume,
+        **{n: r.volume for n, r in spec.references.items() if r.partitioned},
+    }
     first, end = spec.source.start_date.isoformat(), spec.source.end_date
 
     @dg.sensor(
@@ -60,8 +64,9 @@ def landing_sensor(spec: PipelineSpec, jobs: PipelineJobs) -> dg.SensorDefinitio
         job=jobs.ingest,
         minimum_interval_seconds=spec.monitoring.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="A new daily landing file requests the ingestion of its partition; a file that "
-        "changes is ingested again; each version of a file triggers once.",
+        description="A new daily landing file requests the ingestion of its partition (once its "
+        "done marker is there, where the table declares one); a file that changes is ingested "
+        "again; each version of a file triggers once.",
     )
     def _landing(context: dg.SensorEvaluationContext, landing: LandingZone):
         folder = landing.folder(spec.name)
@@ -75,8 +80,17 @@ def landing_sensor(spec: PipelineSpec, jobs: PipelineJobs) -> dg.SensorDefinitio
                 if match is None or not (first <= match.group(1) < (end.isoformat() if end else "9999")):
                     continue
                 stat = path.stat()
-                present[relative] = (stat.st_mtime_ns, stat.st_size)
-                located[relative] = (table, match.group(1), stat.st_mtime)
+                written = stat.st_mtime_ns
+                if (marker := volumes[table].done_marker) is not None:
+                    # A delivery is complete when its done marker is there: until then the file
+                    # is not a candidate (ingesting it would only block on the missing marker),
+                    # and a marker written later makes it one.
+                    done = folder / marker.format(day=match.group(1))
+                    if not done.exists():
+                        continue
+                    written = max(written, done.stat().st_mtime_ns)
+                present[relative] = (written, stat.st_size)
+                located[relative] = (table, match.group(1), written / 1e9)
         found = scan(LandingCursor.decode(context.cursor), present)
         if found.unchanged:
             return dg.SensorResult(

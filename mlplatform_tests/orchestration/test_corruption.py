@@ -20,6 +20,7 @@ import polars as pl
 import pytest
 
 from mlplatform.core.pipelines import load_spec
+from mlplatform.orchestration.daily_data import ACCEPT_VOLUME
 from mlplatform_tests.corruption import (
     CASES,
     NEW_DAY,
@@ -155,3 +156,28 @@ def test_a_leakage_failure_at_features_leaves_raw_and_references_unchanged(snaps
     assert snapshot.harness.materialize(spec.daily_tables, partition=STORED_DAY).success
     after = warehouse_hashes(snapshot.warehouse)
     assert {p.split("/")[1] for p in after if after[p] != before[p]} == {"raw", "weather", "features"}
+
+
+def test_an_operator_tag_accepts_a_re_delivery_outside_the_band(snapshot: Snapshot) -> None:
+    snapshot.restore()
+    flights = snapshot.harness
+    deliver(CASES["re-delivery shrinks a stored day"], flights.landing)
+
+    result = dg.materialize(
+        flights.assets,
+        selection=[flights.key(n) for n in flights.spec.daily_tables],
+        resources=flights.resources,
+        instance=flights.instance,
+        partition_key=STORED_DAY,
+        tags={ACCEPT_VOLUME: "true"},
+        raise_on_error=False,
+    )
+
+    assert result.success, failure_messages(result)
+    warned = [
+        e for e in check_evaluations(result) if e.check_name == "volume" and e.asset_key.path[-1] == "raw"
+    ]
+    assert [(e.passed, e.severity) for e in warned] == [(False, dg.AssetCheckSeverity.WARN)]
+    assert "accepted for this run" in warned[0].metadata["summary"].value
+    stored = flights.store.read("flight_delay", "raw", STORED_DAY).height
+    assert stored == pl.read_csv(flights.landing / "flights" / f"{STORED_DAY}.csv", infer_schema=False).height

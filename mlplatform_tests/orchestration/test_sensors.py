@@ -79,6 +79,22 @@ def test_landing_sensor_requests_each_new_or_changed_file_once(flights: Harness)
     assert flights.tick("flight_delay_landing", changed.cursor).run_requests == []
 
 
+def test_landing_sensor_waits_for_the_done_marker_of_a_delivery(flights: Harness) -> None:
+    flights.replay("2013-01-01", 1)
+    marker = flights.landing / "flights" / "2013-01-01.csv.done"
+    count = marker.read_text()
+    marker.unlink()  # the data file is there, the upstream has not said it is complete
+
+    waiting = flights.tick("flight_delay_landing")
+    assert [tuple(k.path[-1] for k in r.asset_selection) for r in waiting.run_requests] == [
+        ("features", "weather")
+    ]
+
+    marker.write_text(count)
+    done = flights.tick("flight_delay_landing", waiting.cursor)
+    assert [tuple(k.path[-1] for k in r.asset_selection) for r in done.run_requests] == [("features", "raw")]
+
+
 def test_landing_sensor_without_a_cursor_skips_files_already_ingested(flights: Harness) -> None:
     flights.replay("2013-01-01", 2)
     flights.materialize(flights.spec.static_references)

@@ -155,11 +155,12 @@ class Delivery:
     marker_problem: str | None = None
 
 
-def volume_gate(delivery: Delivery, volume: VolumeSpec) -> GateResult:
+def volume_gate(delivery: Delivery, volume: VolumeSpec, accepted: bool = False) -> GateResult:
     """An empty day, a delivery its own done marker says is incomplete, and rows outside the band
     (against the stored partition being replaced and the trailing days' median).
 
-    Empty and incomplete always block; the band blocks when the table's volume is ``blocking``.
+    Empty and incomplete always block; the band blocks when the table's volume is ``blocking``,
+    unless an operator ``accepted`` this run's volumes (a re-delivery that really is larger).
     """
     rows = delivery.rows
     low, high = volume.band
@@ -185,7 +186,7 @@ def volume_gate(delivery: Delivery, volume: VolumeSpec) -> GateResult:
             f"({ratio:.2f} x, band {low}..{high})",
             ratio,
             low <= ratio <= high,
-            volume.blocking,
+            volume.blocking and not accepted,
         )
     median = float(statistics.median(delivery.trailing)) if delivery.trailing else None
     judged = median is not None and len(delivery.trailing) >= volume.min_history
@@ -197,7 +198,7 @@ def volume_gate(delivery: Delivery, volume: VolumeSpec) -> GateResult:
             f"day(s) (band {low}..{high})",
             ratio,
             low <= ratio <= high,
-            volume.blocking,
+            volume.blocking and not accepted,
         )
     evidence = pl.DataFrame(
         checks, schema={"check": pl.String, "ratio": pl.Float64, "ok": pl.Boolean, "blocks": pl.Boolean}
@@ -205,6 +206,8 @@ def volume_gate(delivery: Delivery, volume: VolumeSpec) -> GateResult:
     failed = evidence.filter(~pl.col("ok"))
     if failed.height:
         summary = "; ".join(failed["check"].to_list())
+        if accepted and not failed["blocks"].any():
+            summary += " (accepted for this run by its operator)"
     elif not judged:
         summary = f"{rows} rows; {len(delivery.trailing)} trailing day(s), too few to judge the band"
     else:

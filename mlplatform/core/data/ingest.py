@@ -107,12 +107,14 @@ def ingest_files(
     days: Sequence[str | None],
     table: IngestTable,
     stored_rows: Callable[[str], int | None],
+    accept_volume: bool = False,
 ) -> dict[str | None, IngestResult]:
     """Ingest many partitions' files with one contract validation for all the clean ones.
 
     Volume compares each day with the trailing days (earlier days of this batch where it has them,
     otherwise what ``stored_rows`` reports from the warehouse) and with the stored partition a
-    re-delivery would replace.
+    re-delivery would replace; ``accept_volume`` is an operator's decision that this run's rows
+    outside the band are right (it never overrides an empty day or a done marker).
     """
     landed = {
         d: land_file(
@@ -154,7 +156,7 @@ def ingest_files(
                     trailing.append(rows)
             marker, problem = _marker(folder, table.volume, day)
             delivery = Delivery(frame.height, trailing, stored_rows(day), marker, problem)
-            gates.append(volume_gate(delivery, table.volume))
+            gates.append(volume_gate(delivery, table.volume, accept_volume))
         results[day] = IngestResult(file.path, frame, [_naming(g, file.path) for g in gates])
     return results
 

@@ -388,3 +388,12 @@ def test_volume_gate_uses_the_table_band_and_min_history() -> None:
 
     assert not volume_gate(Delivery(80, [100]), narrow).passed
     assert volume_gate(Delivery(80, [100]), VOLUME).summary.endswith("too few to judge the band")
+
+
+def test_an_operator_can_accept_a_run_s_volume_but_never_an_incomplete_delivery() -> None:
+    redelivery = volume_gate(Delivery(2000, [], stored=1000), VOLUME, accepted=True)
+    incomplete = volume_gate(Delivery(2000, [], stored=1000, marker=2100), VOLUME, accepted=True)
+
+    assert not redelivery.passed and not redelivery.blocks and redelivery.severity == "warn"
+    assert redelivery.summary.endswith("(accepted for this run by its operator)")
+    assert incomplete.blocks
