@@ -5,6 +5,9 @@ began, and asks ``core/deployment/rollout_control.judge`` what to do:
 
 - a new challenger (approved by the gates, not yet rolling out): start its rollout (the
   ``deployment`` step smoke-tests it first);
+- a challenger whose files fail the integrity check serving processes run before loading a
+  model (``core/deployment/integrity``: the files changed since registration, or LightGBM cannot
+  load them): roll back at once, as the service refuses it;
 - a limit broken (error rate, p99 latency, collapsed scores, live AUC): roll back at once,
   through the ``<pipeline>_rollback`` job, which alerts;
 - the stage's minimum requests and duration reached within every limit: advance one step;
@@ -24,6 +27,7 @@ from mlplatform.core.deployment.registry import CHALLENGER, CHAMPION
 from mlplatform.core.deployment.rollout_control import judge
 from mlplatform.core.monitoring.live import stage_statistics
 from mlplatform.core.spec import PipelineSpec
+from mlplatform.core.training.tracking import integrity_problem
 from mlplatform.orchestration.jobs import IN_FLIGHT, PipelineJobs
 from mlplatform.orchestration.resources import MlflowTracking, PredictionLogFiles, Warehouse
 from mlplatform.serving.prediction_log import read_log
@@ -72,6 +76,16 @@ def rollout_controller(
                 tags={
                     **tags,
                     "mlplatform/verdict": f"start the {spec.rollout.strategy} rollout of v{challenger}",
+                },
+            )
+        problem = integrity_problem(spec.name, challenger)
+        if problem is not None:  # the serving processes refuse it: the rollout has failed
+            return dg.RunRequest(
+                job_name=rollback.name,
+                run_key=f"refused:{challenger}:{state.strategy}:{state.stage}",
+                tags={
+                    **tags,
+                    "mlplatform/reason": f"v{challenger} fails its integrity check: {problem}"[:250],
                 },
             )
         since = dt.datetime.fromisoformat(

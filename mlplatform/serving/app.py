@@ -14,7 +14,6 @@ import gc
 import hmac
 import itertools
 import logging
-import math
 import re
 import secrets
 import time
@@ -144,23 +143,40 @@ class Pipeline:
     models: RegistryModels
 
 
-SERVING, NO_CHAMPION, WAITING, BROKEN = "serving", "no_champion", "waiting", "broken"
+SERVING, NO_CHAMPION, WAITING, BROKEN, REFUSED = "serving", "no_champion", "waiting", "broken", "refused"
+
+
+def _iso(timestamp: float | None) -> str | None:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat() if timestamp else None
 
 
 def pipeline_readiness(models: RegistryModels) -> dict[str, Any]:
     """One pipeline's entry in ``/ready`` (a dict: more keys may be added). ``serving``: its
     champion is loaded; ``no_champion``: the registry was read and names none (a pipeline not
-    trained yet); ``waiting``: the registry has not been read successfully yet, so whether there
-    is a champion to load is unknown."""
+    trained yet); ``refused``: the champion the registry names failed its integrity check and no
+    earlier one is loaded; ``waiting``: the registry has not been read successfully yet, so whether
+    there is a champion to load is unknown. ``refused`` lists every version not loaded and why;
+    ``registry_error`` and ``registry_error_since`` say how polls fail, and since when."""
     snapshot = models.snapshot
     champion = snapshot.models.get(CHAMPION)
-    state = SERVING if champion else NO_CHAMPION if snapshot.refreshed_at else WAITING
+    refused = sorted(models.refused.values(), key=lambda r: r.alias)
+    if champion:
+        state = SERVING
+    elif any(r.alias == CHAMPION for r in refused):
+        state = REFUSED
+    else:
+        state = NO_CHAMPION if snapshot.refreshed_at else WAITING
     return {
         "ready": champion is not None,
         "state": state,
         "champion": champion.version if champion else None,
         "staleness_seconds": models.staleness_seconds,
         "registry_error": models.last_error,
+        "registry_error_since": _iso(models.error_since),
+        "refused": [
+            {"version": r.version, "alias": r.alias, "reason": r.reason, "since": _iso(r.since)}
+            for r in refused
+        ],
         "error": None,
     }
 
@@ -173,6 +189,8 @@ def broken_readiness(error: str) -> dict[str, Any]:
         "champion": None,
         "staleness_seconds": None,
         "registry_error": None,
+        "registry_error_since": None,
+        "refused": [],
         "error": error,
     }
 
@@ -304,8 +322,7 @@ def create_app(
 
     @app.get("/metrics")
     def prometheus() -> Response:
-        for name, pipeline in pipelines.items():
-            metrics.staleness.labels(name).set(pipeline.models.staleness_seconds or math.inf)
+        metrics.observe_registries({name: pipeline.models for name, pipeline in pipelines.items()})
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/v1/pipelines/{name}/model")
@@ -325,9 +342,7 @@ def create_app(
                     "stage": state.stage,
                     "challenger_traffic": state.traffic,
                 },
-                "refreshed_at": dt.datetime.fromtimestamp(snapshot.refreshed_at, dt.UTC).isoformat()
-                if snapshot.refreshed_at
-                else None,
+                "refreshed_at": _iso(snapshot.refreshed_at),
             }
         )
 

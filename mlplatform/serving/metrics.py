@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
+
+if TYPE_CHECKING:
+    from mlplatform.serving.registry_models import RegistryModels
 
 
 class PredictionDistribution(Collector):
@@ -69,3 +74,33 @@ class Metrics:
             ["pipeline"],
             registry=self.registry,
         )
+        self.registry_up = Gauge(
+            "mlplatform_registry_up",
+            "1 when the last registry poll succeeded, 0 while polls fail (error in /ready)",
+            ["pipeline"],
+            registry=self.registry,
+        )
+        self.registry_error_since = Gauge(
+            "mlplatform_registry_error_since_timestamp_seconds",
+            "Since when registry polls have failed (Unix time); absent while they succeed",
+            ["pipeline"],
+            registry=self.registry,
+        )
+        self.refused = Gauge(
+            "mlplatform_model_refused",
+            "1 for each model version an alias names that the service refused to load (reason in /ready)",
+            ["pipeline", "alias", "version"],
+            registry=self.registry,
+        )
+
+    def observe_registries(self, models: Mapping[str, RegistryModels]) -> None:
+        """The registry gauges as each pipeline's poller sees them now (at scrape time)."""
+        self.registry_error_since.clear()
+        self.refused.clear()
+        for name, served in models.items():
+            self.staleness.labels(name).set(served.staleness_seconds or math.inf)
+            self.registry_up.labels(name).set(0 if served.last_error else 1)
+            if served.error_since is not None:
+                self.registry_error_since.labels(name).set(served.error_since)
+            for refusal in served.refused.values():
+                self.refused.labels(name, refusal.alias, refusal.version).set(1)

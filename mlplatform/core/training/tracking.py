@@ -5,15 +5,19 @@ of every input partition, and the booster as an MLflow LightGBM model with an ex
 and pip requirements (so MLflow does not spend seconds inferring them). The model is registered
 under the pipeline's name; the version's tags say which pipeline, as-of day and Dagster run made
 it, which is how a person gets from a registry entry back to the lineage in Dagster. The
-categorical encoding is logged beside the model as ``encoding.json``.
+categorical encoding is logged beside the model as ``encoding.json``; the SHA-256 of the model's
+files is the version tag ``artifacts_sha256``, checked before any process loads it
+(``core/deployment/integrity``).
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from dataclasses import dataclass
 from importlib.metadata import version as installed
+from pathlib import Path
 
 import lightgbm as lgb
 import mlflow
@@ -23,6 +27,7 @@ from mlflow.entities import Metric
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
+from mlplatform.core.deployment.integrity import DIGEST_TAG, IntegrityError, artifact_digest, verify
 from mlplatform.core.training.fit import TimeSplit, TrainingResult
 from mlplatform.core.training.model import Encoding, TabularModel
 
@@ -95,16 +100,43 @@ def log_training(
             registered_model_name=model_name,
         )
     registered_version = str(info.registered_model_version)
-    version_tags = {**tags, "as_of": as_of, "threshold": f"{result.threshold:.6f}"}
+    with tempfile.TemporaryDirectory() as scratch:
+        digest = artifact_digest(_download(model_name, registered_version, Path(scratch)))
+    version_tags = {**tags, "as_of": as_of, "threshold": f"{result.threshold:.6f}", DIGEST_TAG: digest}
     for key, value in version_tags.items():
         client.set_model_version_tag(model_name, registered_version, key, value)
     return RegisteredModel(model_name, registered_version, run.info.run_id, experiment_id)
 
 
+def _download(model_name: str, version: str, into: Path) -> Path:
+    return Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{model_name}/{version}", dst_path=str(into)
+        )
+    )
+
+
 def load_version(model_name: str, version: str) -> TabularModel:
-    """The registered booster with the encoding its training run logged beside it."""
-    booster = mlflow.lightgbm.load_model(f"models:/{model_name}/{version}")
+    """The registered booster with the encoding its training run logged beside it, loaded only after
+    its files passed ``integrity.verify`` (``IntegrityError`` otherwise): a corrupt file must not
+    crash the process that loads it."""
+    registered = MlflowClient().get_model_version(model_name, version)
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = _download(model_name, version, Path(scratch))
+        verify(folder, registered.tags.get(DIGEST_TAG))
+        booster = mlflow.lightgbm.load_model(str(folder))
     assert isinstance(booster, lgb.Booster)
-    run_id = MlflowClient().get_model_version(model_name, version).run_id
-    encoding = mlflow.artifacts.load_dict(f"runs:/{run_id}/{ENCODING}")
+    encoding = mlflow.artifacts.load_dict(f"runs:/{registered.run_id}/{ENCODING}")
     return TabularModel(booster, Encoding.from_dict(encoding))
+
+
+def integrity_problem(model_name: str, version: str) -> str | None:
+    """Why the version's files would be refused by a serving process (None when they pass): for the
+    rollout controller, which judges a challenger whose files may have changed since its smoke test."""
+    registered = MlflowClient().get_model_version(model_name, version)
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            verify(_download(model_name, version, Path(scratch)), registered.tags.get(DIGEST_TAG))
+        except IntegrityError as exc:
+            return str(exc)
+    return None
