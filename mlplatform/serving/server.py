@@ -51,6 +51,10 @@ def serve(host: str, port: int, poll_seconds: float) -> None:
     connections stay open 75 s, so a client reusing a connection does not race the server's close."""
     import uvicorn
 
+    # The poller retries on its own schedule and reports each failure: MLflow's own retries (7, with
+    # backoff) and 120 s request timeout would hide a killed server behind minutes of one poll.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     uvicorn.run(
         app_from_environment(poll_seconds, freeze_heap=True),
         host=host,

@@ -94,6 +94,8 @@ def test_the_service_serves_healthy_pipelines_and_lists_the_others(
         "champion": "1",
         "staleness_seconds": 0,
         "registry_error": None,
+        "registry_error_since": None,
+        "refused": [],
         "error": None,
     }
     assert (
