@@ -93,7 +93,7 @@ def main() -> None:
         from mlplatform.core.data.replay import replay
         from mlplatform.core.data.warehouse import ParquetWarehouse
         from mlplatform.core.pipelines import load_spec
-        from mlplatform.core.training.fit import BASE_PARAMS, TimeSplit
+        from mlplatform.core.training.fit import TimeSplit, training_params
         from mlplatform.core.training.model import Encoding
         from mlplatform.definitions import defs as load_defs
         from mlplatform.orchestration.resources import MlflowTracking
@@ -107,7 +107,7 @@ def main() -> None:
         tracking.experiment_id(spec.name)  # creates the SQLite store (migrations) and the experiment
         job = load_defs().resolve_implicit_global_asset_job_def()
         split = TimeSplit.as_of(dt.date.fromisoformat(AS_OF), spec.model)
-        params = {**BASE_PARAMS, **spec.model.params}
+        params = training_params(spec.task_def, spec.model)
         label, categorical = spec.label.name, spec.features.categorical
         train = store.read_days(spec.name, "features", split.train)
         validation = store.read_days(spec.name, "features", split.validation)

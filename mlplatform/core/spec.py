@@ -18,6 +18,15 @@ from typing import Any, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mlplatform.core.task import (
+    DEFAULT_FLOORS,
+    DEFAULT_LIVE_FLOOR,
+    DEFAULT_PRIMARY,
+    DEFAULT_SLICE_GAPS,
+    Task,
+    TaskKind,
+)
+
 ColumnType = Literal["int", "float", "str", "bool", "date", "datetime"]
 
 POLARS_TYPES: dict[str, pl.DataType] = {
@@ -31,6 +40,7 @@ POLARS_TYPES: dict[str, pl.DataType] = {
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 DEFAULT_MAX_LENGTH = 256  # characters of a str field a predict request may send, unless the spec says
+_CLASS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a class names a metric (recall_<class>)
 # Parts of a timestamp another column may be declared to repeat (``consistent_with``), and the
 # column type each must have.
 TIME_PARTS: dict[str, str] = {"year": "int", "month": "int", "day": "int", "hour": "int", "minute": "int"}
@@ -299,8 +309,26 @@ class LabelSpec(_Strict):
     name: str
     expr: str = Field(description="A SQL expression over raw columns, e.g. 'arr_delay > 15'")
     when_null: Literal["positive", "negative", "drop"] = Field(
-        description="What a row whose expression is null (e.g. a cancelled flight) becomes"
+        description="What a row whose expression is null (e.g. a cancelled flight) becomes; "
+        "positive and negative only exist for a binary task"
     )
+    classes: list[str] | None = Field(
+        default=None,
+        description="A multiclass label's values, in the order the model numbers them (0, 1, ...); "
+        "the expression gives one of them for every row",
+    )
+
+    @field_validator("classes")
+    @classmethod
+    def _classes_are_names(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        bad = [c for c in value if not _CLASS.match(c)]
+        if bad:
+            raise ValueError(f"class(es) {bad} must be letters, digits, '_', '.' or '-'")
+        if len(set(value)) != len(value):
+            raise ValueError(f"classes {value} name a class twice")
+        return value
 
     def expression(self) -> pl.Expr:
         return pl.sql_expr(self.expr)
@@ -357,15 +385,31 @@ class DataGateSpec(_Strict):
 
 
 class GateSpec(_Strict):
-    """Model quality gates, enforced as blocking asset checks on the evaluation."""
+    """Model quality gates, enforced as blocking asset checks on the evaluation.
 
-    metric_floors: dict[str, float] = Field(default_factory=lambda: {"auc": 0.6})
-    primary_metric: Literal["auc", "log_loss", "f1"] = "auc"
+    Every metric is judged in its own direction (``core/task.py``): a floor on ``auc`` is a
+    minimum, a floor on ``rmse`` a maximum. Defaults are the task's (the pipeline fills them in);
+    standing alone, a GateSpec has the binary task's."""
+
+    metric_floors: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_FLOORS["binary"]),
+        description="Metric -> the worst value allowed, in the metric's direction",
+    )
+    primary_metric: str = Field(default="auc", description="The metric compared with the champion")
     max_regression: float = Field(default=0.005, ge=0)
     min_improvement: float = Field(default=0.0, ge=0)
-    slice_columns: list[str] = Field(default_factory=list)
-    max_slice_auc_gap: float = Field(default=0.15, ge=0, le=1)
-    max_slice_tpr_gap: float = Field(default=0.3, ge=0, le=1)
+    slice_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns the test rows are sliced by: a feature, any raw column (post_event and "
+        "non-feature ones too) or '<reference>.<column>'. A column that is not a feature is joined to "
+        "the test rows by entity for the evaluation only: it never reaches the model or the service",
+    )
+    slice_gaps: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_SLICE_GAPS["binary"]),
+        description="Slice metric -> the largest allowed gap between the best and the worst judged "
+        "slice (binary: auc, tpr; multiclass: accuracy, macro_f1; regression: mae, bias, in the "
+        "label's units)",
+    )
     min_slice_rows: int = Field(default=200, gt=0)
     latency_p99_ms: float = Field(default=20.0, gt=0)
 
@@ -405,11 +449,14 @@ class RolloutSpec(_Strict):
         "collapsed. Only collapse is judged: a retrained model's scores may sit elsewhere than a "
         "stale champion's (another season's base rate) and be right",
     )
-    max_auc_drop: float = Field(
-        default=0.03, ge=0, le=1, description="Live AUC below the champion's by more than this rolls back"
+    max_live_drop: float = Field(
+        default=0.03,
+        ge=0,
+        description="The challenger's live metric (AUC, accuracy or R², by task) below the champion's by "
+        "more than this rolls back",
     )
     min_labelled: int = Field(
-        default=300, gt=0, description="Labelled predictions per variant before live AUC is compared"
+        default=300, gt=0, description="Labelled predictions per variant before the live metric is compared"
     )
     min_requests_for_limits: int = Field(
         default=20, gt=0, description="Challenger requests before error rate and p99 are judged"
@@ -429,13 +476,17 @@ class MonitoringSpec(_Strict):
     drift_min_rows: int = Field(default=200, gt=0, description="Smaller partitions are not judged for drift")
     freshness_hours: float = Field(default=26.0, gt=0)
     model_max_age_days: float = Field(default=14.0, gt=0)
-    performance_floor: float = Field(default=0.6, gt=0, le=1)
-    max_live_auc_drop: float = Field(
+    performance_floor: float | None = Field(
+        default=DEFAULT_LIVE_FLOOR["binary"],
+        le=1,
+        description="A day whose live metric (binary: AUC, multiclass: accuracy, regression: R²) is below "
+        "this is bad; none: only the drop below the model's own test figure counts",
+    )
+    max_live_drop: float = Field(
         default=0.03,
         ge=0,
-        le=1,
-        description="A day whose live AUC is this far below the served model's own test AUC counts as "
-        "bad, like a day below the floor",
+        description="A day whose live metric is this far below the served model's own test figure counts "
+        "as bad, like a day below the floor",
     )
     performance_days: int = Field(default=2, gt=0)
     label_delay_days: int = Field(default=1, ge=0)
@@ -454,6 +505,7 @@ class PipelineSpec(_Strict):
 
     name: str
     description: str = ""
+    task: TaskKind = Field(default="binary", description="binary, multiclass or regression")
     source: SourceSpec
     schema_: TableSchema = Field(alias="schema")
     references: dict[str, ReferenceSpec] = Field(default_factory=dict)
@@ -477,6 +529,66 @@ class PipelineSpec(_Strict):
             raise ValueError(f"{value!r} must be lower_snake_case (it prefixes asset keys)")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, data: Any) -> Any:
+        """Gates and monitoring a pipeline leaves unset take its task's defaults."""
+        if not isinstance(data, dict) or data.get("task", "binary") not in DEFAULT_FLOORS:
+            return data
+        task = data.get("task", "binary")
+        data = dict(data)
+        for section, defaults in (
+            ("gates", {"metric_floors": DEFAULT_FLOORS[task], "slice_gaps": DEFAULT_SLICE_GAPS[task]}),
+            ("monitoring", {"performance_floor": DEFAULT_LIVE_FLOOR[task]}),
+        ):
+            given = data.get(section, {})
+            if isinstance(given, dict):
+                data[section] = {**defaults, **given}
+        gates = data["gates"]
+        if isinstance(gates, dict):
+            data["gates"] = {"primary_metric": DEFAULT_PRIMARY[task], **gates}
+        return data
+
+    @property
+    def task_def(self) -> Task:
+        """What the pipeline's task decides: objective, metrics and their directions, answers."""
+        return Task(self.task, tuple(self.label.classes or ()))
+
+    @model_validator(mode="after")
+    def _task_is_consistent(self) -> PipelineSpec:
+        problems = []
+        if (self.task == "multiclass") != (self.label.classes is not None):
+            problems.append("label.classes: a multiclass task names its classes (two or more), others none")
+        elif self.task == "multiclass" and len(self.label.classes or []) < 2:
+            problems.append("label.classes: a multiclass task needs at least two classes")
+        if self.task != "binary" and self.label.when_null != "drop":
+            problems.append(f"label.when_null: a {self.task} label's null can only be dropped")
+        if problems:
+            raise ValueError("; ".join(problems))
+        task = self.task_def
+        problems += [
+            f"gates.{field}: {name!r} is not a {self.task} metric (one of {sorted(task.gateable)})"
+            for field, names in (
+                ("metric_floors", list(self.gates.metric_floors)),
+                ("primary_metric", [self.gates.primary_metric]),
+            )
+            for name in names
+            if name not in task.gateable
+        ]
+        problems += [
+            f"gates.slice_gaps: {name!r} is not a {self.task} slice metric (one of {task.slice_metrics})"
+            for name in self.gates.slice_gaps
+            if name not in task.slice_metrics
+        ]
+        if self.gates.slice_columns and not self.gates.slice_gaps:
+            problems.append(
+                f"gates.slice_gaps: slice_columns are set but no gap is limited (for a {self.task} task, "
+                f"set one of {task.slice_metrics})"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     @model_validator(mode="after")
     def _columns_are_declared(self) -> PipelineSpec:
         columns = self.schema_.columns
@@ -499,11 +611,7 @@ class PipelineSpec(_Strict):
             for c in self.features.columns
             if c == self.label.name
         ]
-        problems += [
-            f"gates.slice_columns: {c!r} is not a feature"
-            for c in self.gates.slice_columns
-            if c not in self.features.columns
-        ]
+        problems += [problem for c in self.gates.slice_columns for problem in self._slice_problems(c)]
         problems += [
             f"monitoring.drift_features: {c!r} is not a feature"
             for c in self.monitoring.drift_features
@@ -512,6 +620,25 @@ class PipelineSpec(_Strict):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _slice_problems(self, column: str) -> list[str]:
+        """A slice column is a feature, a raw column, or a reference's column whose table can be
+        joined to the raw rows (its key columns are raw columns)."""
+        if column in self.features.columns or column in self.schema_.columns:
+            return []
+        table, _, name = column.partition(".")
+        where = f"gates.slice_columns: {column!r}"
+        if table not in self.references or not name:
+            return [f"{where} is neither a feature, a raw column nor '<reference>.<column>'"]
+        reference = self.references[table]
+        if name not in reference.schema_.columns:
+            return [f"{where}: reference {table!r} has no column {name!r}"]
+        missing = [k for k in reference.key if k not in self.schema_.columns]
+        return (
+            [f"{where}: reference {table!r} is keyed by {missing}, which are not raw columns"]
+            if missing
+            else []
+        )
 
     @property
     def post_event_columns(self) -> list[str]:

@@ -14,7 +14,7 @@ from mlplatform.core.spec import PipelineSpec
 from mlplatform.orchestration.metadata import markdown_table
 
 CHECKS = {
-    "feature_schema": "Every declared feature with its type, a 0/1 label, unique entity keys.",
+    "feature_schema": "Every declared feature with its type, the label typed for the task, unique entity keys.",
     "no_label_leakage": "No post-event column reaches the features, and no single feature predicts "
     "the label almost perfectly on its own.",
 }
@@ -34,7 +34,7 @@ def build_day(
 
 def features_metadata(spec: PipelineSpec, frames: dict[str, pl.DataFrame]) -> dict:
     """The label rate over the run's days and the null share of each feature on the last day."""
-    positives = sum(int(f[spec.label.name].sum()) for f in frames.values())
+    positives = sum(float(f[spec.label.name].sum()) for f in frames.values())
     total = sum(f.height for f in frames.values())
     last = frames[max(frames)]
     null_share = (
@@ -44,4 +44,5 @@ def features_metadata(spec: PipelineSpec, frames: dict[str, pl.DataFrame]) -> di
         .transpose(include_header=True, header_name="feature", column_names=["null_share"])
         .sort("null_share", descending=True)
     )
-    return {"label_rate": positives / max(total, 1), "null_share": markdown_table(null_share, max_rows=40)}
+    label = "label_rate" if spec.task == "binary" else "label_mean"  # a share of positives, or a mean
+    return {label: positives / max(total, 1), "null_share": markdown_table(null_share, max_rows=40)}

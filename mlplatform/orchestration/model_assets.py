@@ -10,31 +10,34 @@ import dagster as dg
 import polars as pl
 
 from mlplatform.core.spec import PipelineSpec
-from mlplatform.core.training.fit import BASE_PARAMS, TimeSplit, TrainingError, train_model
+from mlplatform.core.training.fit import TimeSplit, TrainingError, train_model, training_params
 from mlplatform.core.training.tracking import log_training
 from mlplatform.orchestration.metadata import latest_metadata, markdown_table
 from mlplatform.orchestration.resources import MlflowTracking, Warehouse
 
 
-def window_dep(spec: PipelineSpec) -> dg.AssetDep:
+def window_dep(spec: PipelineSpec, table: str = "features") -> dg.AssetDep:
+    """The daily ``table`` over the model's window before the as-of day."""
     return dg.AssetDep(
-        dg.AssetKey([spec.name, "features"]),
+        dg.AssetKey([spec.name, table]),
         partition_mapping=dg.TimeWindowPartitionMapping(
             start_offset=-spec.model.window_days, end_offset=-1, allow_nonexistent_upstream_partitions=True
         ),
     )
 
 
-def read_window(spec: PipelineSpec, warehouse: Warehouse, days: list[str], part: str) -> pl.DataFrame:
+def read_window(
+    spec: PipelineSpec, warehouse: Warehouse, days: list[str], part: str, table: str = "features"
+) -> pl.DataFrame:
     store = warehouse.store()
-    stored = set(store.days(spec.name, "features"))  # one listing, not a lookup per day
+    stored = set(store.days(spec.name, table))  # one listing, not a lookup per day
     missing = [d for d in days if d not in stored]
     if missing:
         raise dg.Failure(
-            f"{spec.name}/features is missing {len(missing)} of the {part} day(s) "
+            f"{spec.name}/{table} is missing {len(missing)} of the {part} day(s) "
             f"{days[0]}..{days[-1]} (first missing: {missing[:3]}); materialize them first."
         )
-    return store.read_days(spec.name, "features", days)
+    return store.read_days(spec.name, table, days)
 
 
 def model_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -64,6 +67,7 @@ def model_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.A
                 spec.features.categorical,
                 spec.features.numeric,
                 spec.model,
+                spec.task_def,
             )
         except TrainingError as exc:
             raise dg.Failure(f"{spec.name} model as of {as_of}: {exc}") from exc
@@ -79,9 +83,14 @@ def model_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.A
             as_of,
             split,
             result,
-            {**BASE_PARAMS, **spec.model.params},
+            training_params(spec.task_def, spec.model),
             data_versions,
-            {"pipeline": spec.name, "dagster_run_id": context.run.run_id, "dagster_partition": as_of},
+            {
+                "pipeline": spec.name,
+                "task": spec.task,
+                "dagster_run_id": context.run.run_id,
+                "dagster_partition": as_of,
+            },
         )
         run_url = (
             f"{mlflow_tracking.ui_url()}/#/experiments/{registered.experiment_id}/runs/{registered.run_id}"
@@ -98,8 +107,7 @@ def model_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.A
                 "threshold": result.threshold,
                 "rows_train": result.rows["train"],
                 "rows_validation": result.rows["validation"],
-                "validation_auc": result.validation_metrics["auc"],
-                "validation_log_loss": result.validation_metrics["log_loss"],
+                **{f"validation_{k}": v for k, v in result.validation_metrics.items()},
                 "train_days": f"{split.train[0]}..{split.train[-1]}",
                 "feature_importance": markdown_table(result.importance(), max_rows=30),
             }

@@ -19,14 +19,14 @@ from mlplatform.core.evaluation.report import drift_markdown
 from mlplatform.core.monitoring.drift import drift_table, reference_profiles
 from mlplatform.core.monitoring.late_logs import files_digest
 from mlplatform.core.monitoring.live import (
-    REPORT_SCHEMA,
     join_labels,
-    live_auc,
+    live_metric,
+    report_schema,
     scored_rows,
     two_proportion_z_test,
     variant_report,
 )
-from mlplatform.core.monitoring.triggers import drifted_features
+from mlplatform.core.monitoring.triggers import drifted_features, is_bad_day
 from mlplatform.core.spec import PipelineSpec
 from mlplatform.core.training.fit import TimeSplit
 from mlplatform.orchestration.automation import every_partition_eager
@@ -74,28 +74,32 @@ def prediction_log_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition
 
 
 def _ab_test(report: pl.DataFrame) -> dict:
-    """The two-proportion z-test of challenger against champion, when both answered."""
+    """The two-proportion z-test of challenger against champion, when both answered (a classifier's)."""
     by_variant = {r["variant"]: r for r in report.iter_rows(named=True)}
-    if not {"champion", "challenger"} <= by_variant.keys():
+    if not {"champion", "challenger"} <= by_variant.keys() or "correct" not in report.columns:
         return {}
     a, b = by_variant["challenger"], by_variant["champion"]
     z, p = two_proportion_z_test(a["correct"], a["rows"], b["correct"], b["rows"])
     return {"z": z, "p_value": p, "accuracy_difference": a["accuracy"] - b["accuracy"]}
 
 
-def _expected_auc(client: MlflowClient, model_name: str, served: pl.DataFrame) -> float | None:
-    """The test AUC (from its evaluation) of the version that answered most of the day: what the
-    performance sensor holds the live AUC against. None for a version that was never evaluated."""
+def _expected(client: MlflowClient, model_name: str, served: pl.DataFrame, metric: str) -> float | None:
+    """The test figure of the live metric (from its evaluation) of the version that answered most of
+    the day: what the performance sensor holds the live figure against. None for a version that was
+    never evaluated."""
     if served.height == 0:
         return None
     version = served["model_version"].mode().sort()[0]
     run_id = client.get_model_version(model_name, str(version)).run_id
-    return client.get_run(run_id).data.metrics.get("test_auc") if run_id else None
+    return client.get_run(run_id).data.metrics.get(f"test_{metric}") if run_id else None
 
 
 def live_performance_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     key = dg.AssetKey([spec.name, "live_performance"])
     floor = spec.monitoring.performance_floor
+    task = spec.task_def
+    metric = task.live_metric
+    floor_text = f"at least {floor}" if floor is not None else "not below the model's test figure"
 
     @dg.asset(
         key=key,
@@ -104,14 +108,15 @@ def live_performance_asset(spec: PipelineSpec, partitions: dg.PartitionsDefiniti
         kinds={"polars"},
         deps=[dg.AssetKey([spec.name, "prediction_log"]), dg.AssetKey([spec.name, "features"])],
         automation_condition=every_partition_eager(),
-        description="The day's answered predictions joined with the labels that arrived later: AUC and "
-        "accuracy per variant and model version, and an A/B z-test of challenger against champion.",
+        description=f"The day's answered predictions joined with the labels that arrived later: live {metric} "
+        "per variant and model version, and, for a classifier, an A/B z-test of challenger against champion.",
         check_specs=[
             dg.AssetCheckSpec(
                 "performance_floor",
                 asset=key,
                 partitions_def=partitions,
-                description=f"The live AUC of what was served is at least {floor} (warns).",
+                description=f"The live {metric} of what was served is {floor_text} by more than "
+                f"{spec.monitoring.max_live_drop} (warns).",
             )
         ],
     )
@@ -137,9 +142,9 @@ def live_performance_asset(spec: PipelineSpec, partitions: dg.PartitionsDefiniti
             else None
         )
         if joined is None or joined.height == 0:
-            store.write(spec.name, "live_performance", pl.DataFrame(schema=REPORT_SCHEMA), day)
+            store.write(spec.name, "live_performance", pl.DataFrame(schema=report_schema(task)), day)
             yield dg.MaterializeResult(
-                metadata={"labelled_predictions": 0, "served_auc": math.nan},
+                metadata={"labelled_predictions": 0, "live_metric": metric, "served_metric": math.nan},
                 check_results=[
                     dg.AssetCheckResult(
                         check_name="performance_floor",
@@ -154,18 +159,28 @@ def live_performance_asset(spec: PipelineSpec, partitions: dg.PartitionsDefiniti
             str(v): float(version_tag(client, spec.name, str(v), "threshold") or 0.5)
             for v in joined["model_version"].unique()
         }
-        report = variant_report(joined, spec.label.name, thresholds)
+        report = variant_report(joined, spec.label.name, thresholds, task)
         store.write(spec.name, "live_performance", report, day)
         served = joined.filter(pl.col("variant") != "shadow")
-        auc = live_auc(served[spec.label.name], served["prediction"]) if served.height else math.nan
-        expected = _expected_auc(client, spec.name, served)
-        judged = served.height >= spec.rollout.min_labelled and not math.isnan(auc)
+        value = (
+            live_metric(task, served[spec.label.name], served["prediction"]) if served.height else math.nan
+        )
+        expected = _expected(client, spec.name, served, metric)
+        judged = served.height >= spec.rollout.min_labelled and not math.isnan(value)
+        bad = is_bad_day(value, floor, expected, spec.monitoring.max_live_drop)
         floor_check = dg.AssetCheckResult(
             check_name="performance_floor",
-            passed=not judged or auc >= floor,
+            passed=not judged or not bad,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"served_auc": auc, "floor": floor, "labelled": served.height},
-            description=f"served AUC {auc:.3f} on {served.height} labelled predictions (floor {floor})"
+            metadata={
+                f"served_{metric}": value,
+                "floor": floor if floor is not None else math.nan,
+                "expected": expected if expected is not None else math.nan,
+                "labelled": served.height,
+            },
+            description=f"served {metric} {value:.3f} on {served.height} labelled predictions (floor "
+            f"{floor}, test figure {expected if expected is not None else math.nan:.3f}, allowed drop "
+            f"{spec.monitoring.max_live_drop})"
             if judged
             else f"{served.height} labelled predictions: too few to judge",
         )
@@ -174,8 +189,9 @@ def live_performance_asset(spec: PipelineSpec, partitions: dg.PartitionsDefiniti
                 "labelled_predictions": served.height,
                 "labelled_shadow_scores": joined.height - served.height,
                 "challenger_failures_answered_by_the_champion": failed_over,
-                "served_auc": auc,
-                "expected_auc": expected if expected is not None else math.nan,
+                "live_metric": metric,
+                "served_metric": value,
+                "expected_metric": expected if expected is not None else math.nan,
                 "variants": markdown_table(report),
                 "by_variant": dg.MetadataValue.json(report.to_dicts()),
                 **_ab_test(report),

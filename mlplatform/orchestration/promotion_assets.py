@@ -17,7 +17,8 @@ from mlflow.entities import Metric
 from mlplatform.core.deployment.registry import CHAMPION, alias_version, aliases, version_tag
 from mlplatform.core.evaluation.gates import evaluate_all, rows_fingerprint
 from mlplatform.core.evaluation.promotion import decide, metric_reasons
-from mlplatform.core.evaluation.report import calibration_markdown, importance_markdown, roc_markdown
+from mlplatform.core.evaluation.report import evaluation_plots
+from mlplatform.core.evaluation.slices import joined_columns, slice_frame
 from mlplatform.core.gate_result import GateResult
 from mlplatform.core.spec import PipelineSpec
 from mlplatform.core.training.fit import TimeSplit
@@ -32,7 +33,8 @@ MODEL_GATES = {
     "metric_floors": "Each metric meets the spec's floor.",
     "beats_champion": "No worse than the champion on the primary metric (same test rows) by more than "
     "the allowed regression; with no champion the floors alone decide.",
-    "slice_disparity": "The largest AUC and true-positive-rate gap between large enough slices is within the limit.",
+    "slice_disparity": "The largest gap of each slice metric (AUC and true-positive rate, accuracy, or "
+    "error and bias, by task) between large enough slices is within the spec's limit.",
     "latency": "p99 of single-record predictions within the SLA.",
     "determinism": "The same rows scored twice give the same predictions.",
     "robustness": "Missing numerics and unseen categories give finite predictions, no exception.",
@@ -50,16 +52,43 @@ def _check_result(gate: GateResult) -> dg.AssetCheckResult:
     )
 
 
+def _test_slices(
+    spec: PipelineSpec, warehouse: Warehouse, days: list[str], test: pl.DataFrame
+) -> pl.DataFrame:
+    """The slice columns of the test rows, joining the ones that are not features (evaluation only)."""
+    store = warehouse.store()
+    joined = joined_columns(spec)
+    raw = read_window(spec, warehouse, days, "test", "raw") if joined else None
+
+    def reference(name: str) -> pl.DataFrame:
+        return (
+            store.read_days(spec.name, name, days)
+            if spec.references[name].partitioned
+            else store.read(spec.name, name)
+        )
+
+    return slice_frame(spec, test, raw, reference)
+
+
 def evaluation_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     key = dg.AssetKey([spec.name, "evaluation"])
     model_key = dg.AssetKey([spec.name, "model"])
+    # Slice columns that are not features are read from the raw rows (and references) of the test days.
+    joined = joined_columns(spec)
+    tables = {"raw", *(c.partition(".")[0] for c in joined if "." in c)} if joined else set()
+    slice_deps = [window_dep(spec, t) for t in sorted(tables) if t == "raw" or spec.references[t].partitioned]
+    slice_deps += [
+        dg.AssetDep(dg.AssetKey([spec.name, t]))
+        for t in sorted(tables)
+        if t != "raw" and not spec.references[t].partitioned
+    ]
 
     @dg.asset(
         key=key,
         partitions_def=partitions,
         group_name=spec.name,
         kinds={"mlflow"},
-        deps=[model_key, window_dep(spec)],
+        deps=[model_key, window_dep(spec), *slice_deps],
         description=f"The day's model and the champion on the {spec.model.test_days} held-out test days; "
         "every model gate as a blocking check.",
         check_specs=[
@@ -86,6 +115,8 @@ def evaluation_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) ->
         if champion_version is not None and champion_version != version:
             threshold = float(version_tag(client, name, champion_version, "threshold") or 0.5)
             champion = (champion_version, load_version(name, champion_version), threshold)
+        slices = _test_slices(spec, warehouse, split.test, test)
+        task = spec.task_def
         metrics, champion_metrics, gates, scores, champion_scores = evaluate_all(
             model,
             test,
@@ -95,6 +126,8 @@ def evaluation_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) ->
             champion,
             bool(made["converged"]),
             int(made["best_iteration"]),
+            task,
+            slices,
         )
         run_id = str(made["mlflow_run_id"])
         now = int(time.time() * 1000)
@@ -113,9 +146,9 @@ def evaluation_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) ->
                 log=context.log,
             )
         y = test[spec.label.name].to_numpy()
-        curves = {f"v{version} (new)": scores}
+        predictions = {f"v{version} (new)": scores}
         if champion is not None and champion_scores is not None:
-            curves[f"v{champion[0]} (champion)"] = champion_scores
+            predictions[f"v{champion[0]} (champion)"] = champion_scores
         importance = pl.DataFrame(
             {
                 "feature": model.booster.feature_name(),
@@ -123,12 +156,12 @@ def evaluation_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) ->
             }
         )
         plots = (
-            [roc_markdown(y, curves), calibration_markdown(y, scores), importance_markdown(importance)]
+            evaluation_plots(task, y, predictions, importance, slices, spec.gates.slice_columns)
             if config.plots
             else []
         )
-        reasons = metric_reasons(metrics, champion_metrics, spec.gates)
-        slices = next(g for g in gates if g.name == "slice_disparity").evidence
+        reasons = metric_reasons(metrics, champion_metrics, spec.gates, task)
+        slice_evidence = next(g for g in gates if g.name == "slice_disparity").evidence
         fingerprint = rows_fingerprint(test, [*spec.entity])
         return dg.MaterializeResult(
             metadata={
@@ -144,7 +177,9 @@ def evaluation_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) ->
                 "gate_summary": markdown_table(
                     pl.DataFrame([{"gate": g.name, "passed": g.passed, "summary": g.summary} for g in gates])
                 ),
-                "slices": markdown_table(slices if slices is not None else pl.DataFrame(), max_rows=40),
+                "slices": markdown_table(
+                    slice_evidence if slice_evidence is not None else pl.DataFrame(), max_rows=40
+                ),
                 "report": dg.MetadataValue.md("\n\n".join(plots) if config.plots else "plots turned off"),
             },
             check_results=[_check_result(g) for g in gates],

@@ -99,9 +99,12 @@ def rollout_controller(
             _labels(spec, warehouse, log) if log.height else None,
             spec.entity,
             spec.label.name,
+            spec.task_def,
         )
         elapsed = (dt.datetime.now(dt.UTC) - since).total_seconds() / 60
-        verdict = judge(state, spec.rollout, elapsed, champion, candidate, score_spread)
+        verdict = judge(
+            state, spec.rollout, elapsed, champion, candidate, score_spread, spec.task_def.live_metric
+        )
         where = f"v{challenger} {state.strategy} stage {state.stage}"
         context.log.info(f"{where}: {verdict.summary}")
         if verdict.action == "hold":

@@ -257,14 +257,15 @@ def _number(metadata: Mapping[str, dg.MetadataValue], name: str) -> float | None
 def performance_sensor(spec: PipelineSpec, jobs: PipelineJobs) -> dg.SensorDefinition:
     live_key = _key(spec, "live_performance")
     floor, days_needed = spec.monitoring.performance_floor, spec.monitoring.performance_days
+    metric = spec.task_def.live_metric
 
     @dg.sensor(
         name=f"{spec.name}_performance",
         job=jobs.retrain,
         minimum_interval_seconds=spec.monitoring.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Live AUC below {floor}, or {spec.monitoring.max_live_auc_drop} below the served model's "
-        f"test AUC, on {days_needed} consecutive days requests a retraining.",
+        description=f"Live {metric} below {floor}, or {spec.monitoring.max_live_drop} below the served "
+        f"model's test {metric}, on {days_needed} consecutive days requests a retraining.",
     )
     def _performance(
         context: dg.SensorEvaluationContext, mlflow_tracking: MlflowTracking, alerts: AlertNotifier
@@ -281,21 +282,20 @@ def performance_sensor(spec: PipelineSpec, jobs: PipelineJobs) -> dg.SensorDefin
                     measured = past.asset_materialization.metadata
                     auc.setdefault(
                         past.partition_key,
-                        (_number(measured, "served_auc"), _number(measured, "expected_auc")),
+                        (_number(measured, "served_metric"), _number(measured, "expected_metric")),
                     )
             bad = consecutive_bad_days(
                 sorted(
-                    (d, is_bad_day(a, floor, e, spec.monitoring.max_live_auc_drop))
-                    for d, (a, e) in auc.items()
+                    (d, is_bad_day(a, floor, e, spec.monitoring.max_live_drop)) for d, (a, e) in auc.items()
                 )
             )
             if len(bad) < days_needed:
                 return f"{len(bad)} of {days_needed} consecutive bad days"
             return Finding(
-                f"live AUC below {floor}, or {spec.monitoring.max_live_auc_drop} below the model's test AUC, "
-                f"on {', '.join(bad)}",
+                f"live {metric} below {floor}, or {spec.monitoring.max_live_drop} below the model's test "
+                f"{metric}, on {', '.join(bad)}",
                 {"mlplatform/bad_days": ",".join(bad)},
-                {"days": bad, "auc": {d: auc[d][0] for d in bad}, "expected": {d: auc[d][1] for d in bad}},
+                {"days": bad, metric: {d: auc[d][0] for d in bad}, "expected": {d: auc[d][1] for d in bad}},
             )
 
         return _retrain_on_measurements(

@@ -45,7 +45,7 @@ import polars as pl
 
 from mlplatform.core.deployment.registry import CHAMPION, alias_version
 from mlplatform.core.monitoring.ct_report import PolicyResult
-from mlplatform.core.monitoring.live import join_labels, live_auc, scored_rows
+from mlplatform.core.monitoring.live import join_labels, live_metric, scored_rows
 from mlplatform.core.spec import PipelineSpec
 from mlplatform.orchestration.component import pipeline_definitions
 from mlplatform.orchestration.console import run_log_config
@@ -212,7 +212,9 @@ class PolicyRun:
             log, store.read(self.spec.name, "features", day), self.spec.entity, self.spec.label.name
         )
         return (
-            live_auc(joined[self.spec.label.name], joined["prediction"]) if joined.height else math.nan
+            live_metric(self.spec.task_def, joined[self.spec.label.name], joined["prediction"])
+            if joined.height
+            else math.nan
         ), log.height
 
     def evening(self, day: str, index: int) -> None:

@@ -32,6 +32,7 @@ from starlette.types import Receive, Scope, Send
 
 from mlplatform.core.data.days import describe_rule
 from mlplatform.core.spec import PipelineSpec
+from mlplatform.serving.answers import Answers
 from mlplatform.serving.api_docs import serve_api_docs
 from mlplatform.serving.arrow_batch import ARROW_STREAM, ROWS_NAMED, ArrowRecords
 from mlplatform.serving.batching import MicroBatcher
@@ -226,8 +227,9 @@ def _problem(status: int, problem: str, **details: Any) -> JSONResponse:
 
 
 def _predict_body(pipelines: dict[str, Pipeline], max_batch: int) -> dict:
-    """The predict route's body for the OpenAPI page (the endpoint reads the body itself): one record
-    of a pipeline, or ``{"records": [...]}``, or an Arrow IPC stream."""
+    """The predict route's body and answers for the OpenAPI page (the endpoint reads the body
+    itself): one record of a pipeline, or ``{"records": [...]}``, or an Arrow IPC stream; answered by
+    each pipeline's own answer, keyed by its label (``answers.py``)."""
     record = {"anyOf": [p.validator.model.model_json_schema() for p in pipelines.values()]}
     batch = {
         "type": "object",
@@ -243,7 +245,16 @@ def _predict_body(pipelines: dict[str, Pipeline], max_batch: int) -> dict:
         "field of a record, one row per record.",
     }
     content = {"application/json": {"schema": schema}, ARROW_STREAM: {"schema": arrow}}
-    return {"requestBody": {"required": True, "content": content}}
+    answers = {"anyOf": [Answers(p.spec).schemas() for p in pipelines.values()]}
+    return {
+        "requestBody": {"required": True, "content": content},
+        "responses": {
+            "200": {
+                "description": "Each record's answer, with keys named from the pipeline's label",
+                "content": {"application/json": {"schema": answers}},
+            }
+        },
+    }
 
 
 def create_app(

@@ -2,7 +2,8 @@
 
 Every request of the batch is scored against the same registry snapshot. Each record is routed on
 its own request id (``<id>:<n>`` inside a batch request), so a caller's variant does not depend on
-which requests happened to share its batch. The answers are ready-made JSON per request. The
+which requests happened to share its batch. The answers are ready-made JSON per request, keyed by
+the pipeline's label (``answers.py``); the log keeps one number per answer (``Task.logged``). The
 follow-up, which runs after the answers are released, writes the prediction log rows (each
 record's inputs encoded as JSON), records the distribution of predictions
 and scores the shadow.
@@ -28,6 +29,7 @@ import numpy as np
 import polars as pl
 from pydantic_core import to_json
 
+from mlplatform.serving.answers import Answers
 from mlplatform.serving.metrics import Metrics
 from mlplatform.serving.online import OnlineFeatures
 from mlplatform.serving.prediction_log import PredictionLog
@@ -64,7 +66,7 @@ class _Scored:
     ids: list[str]
     days: list[str | None]
     variants: list[str]
-    scores: np.ndarray
+    logged: np.ndarray  # one number per row: probability, class index or value
     latencies_ms: list[float]
 
 
@@ -73,6 +75,9 @@ class Scorer:
         self, name: str, online: OnlineFeatures, models: RegistryModels, log: PredictionLog, metrics: Metrics
     ) -> None:
         self.name, self.online, self.models, self.log, self.metrics = name, online, models, log, metrics
+        self.answers = Answers(online.spec)
+        self.task = online.spec.task_def
+        self._width = (len(self.task.classes),) if self.task.kind == "multiclass" else ()
 
     def __call__(self, jobs: Sequence[Job]) -> tuple[list[bytes], Callable[[], None]]:
         """Each job's JSON answer, and the follow-up work."""
@@ -83,7 +88,7 @@ class Scorer:
         ids = [i for job_ids in ids_per_job for i in job_ids]
         has_challenger = CHALLENGER in snapshot.models
         variants = route(ids_per_job, [job.target for job in jobs], snapshot.state, has_challenger)
-        scores = np.empty(len(ids))
+        scores = np.empty((len(ids), *self._width))
         failures: list[tuple[int, str]] = []  # (row, variant) the champion answered for instead
         for variant in sorted(set(variants), key=lambda v: v == CHAMPION):
             rows = [n for n, v in enumerate(variants) if v == variant]
@@ -103,16 +108,11 @@ class Scorer:
             for n in rows:
                 variants[n] = CHAMPION
         finished = time.perf_counter()
-        values = scores.tolist()
+        served = [snapshot.models[variant] for variant in variants]
+        values = self.answers.values(scores, [model.threshold for model in served])
         answers = [
-            {
-                "request_id": request_id,
-                "prediction": score,
-                "delayed": score >= snapshot.models[variant].threshold,
-                "model_version": snapshot.models[variant].version,
-                "variant": variant,
-            }
-            for request_id, variant, score in zip(ids, variants, values, strict=True)
+            {"request_id": request_id, **value, "model_version": model.version, "variant": variant}
+            for request_id, variant, model, value in zip(ids, variants, served, values, strict=True)
         ]
         bodies, latencies, start = [], [], 0
         for job in jobs:
@@ -125,7 +125,7 @@ class Scorer:
         for variant, count in Counter(v for _, v in failures).items():
             self.metrics.requests.labels(self.name, variant, "failed_over").inc(count)
         shadow = snapshot.models.get(CHALLENGER) if snapshot.state.shadows else None
-        scored = _Scored(raw, features, ids, days, variants, scores, latencies)
+        scored = _Scored(raw, features, ids, days, variants, self.task.logged(scores), latencies)
         failed = {n: snapshot.models[v] for n, v in failures}
         return bodies, partial(
             self._follow_up, scored, {v: snapshot.models[v] for v in set(variants)}, shadow, failed
@@ -164,7 +164,7 @@ class Scorer:
                     scored.days,
                     scored.variants,
                     inputs,
-                    scored.scores.tolist(),
+                    scored.logged.tolist(),
                     scored.latencies_ms,
                     strict=True,
                 )
@@ -185,14 +185,15 @@ class Scorer:
             ]
         )
         variants = np.asarray(scored.variants)
-        for variant in served:
-            self.metrics.predictions.observe(self.name, variant, scored.scores[variants == variant])
+        if self.task.kind == "binary":  # the distribution of probabilities; other tasks have no such scale
+            for variant in served:
+                self.metrics.predictions.observe(self.name, variant, scored.logged[variants == variant])
         if shadow is not None:
             started = time.perf_counter()
             status = "ok"
             try:
-                shadow_scores = _predict(
-                    shadow, scored.features, list(range(len(scored.ids))), len(scored.ids)
+                shadow_scores = self.task.logged(
+                    _predict(shadow, scored.features, list(range(len(scored.ids))), len(scored.ids))
                 )
             except Exception as exc:
                 logger.warning(

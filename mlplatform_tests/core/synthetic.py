@@ -23,3 +23,16 @@ def synthetic(n: int, seed: int, missing_share: float = 0.0) -> pl.DataFrame:
         {"id": np.arange(n), "carrier": carrier, "temp": temp, "load": load, "delayed": label}
     )
     return frame.with_columns(pl.col("temp").fill_nan(None))
+
+
+def synthetic_target(n: int, seed: int, kind: str) -> pl.DataFrame:
+    """The same features with a multiclass label (0, 1, 2: low, mid, high of the same signal) or a
+    regression label (the signal plus noise) in ``target``."""
+    frame = synthetic(n, seed).drop("delayed")
+    rng = np.random.default_rng(seed + 1000)
+    carrier = frame["carrier"].to_numpy()
+    signal = 1.5 * frame["temp"].to_numpy() + 1.5 * (carrier == "AA") - 1.5 * (carrier == "UA")
+    signal = signal + 2.0 * (frame["load"].to_numpy() - 0.5) + rng.normal(scale=0.7, size=n)
+    if kind == "regression":
+        return frame.with_columns(target=pl.Series(10.0 + 3.0 * signal))
+    return frame.with_columns(target=pl.Series(np.digitize(signal, [-1.0, 1.0]).astype(np.int64)))

@@ -113,10 +113,24 @@ BAD_SPECS = {
         ["schema", "primary_key", "'tail_number'"],
     ),
     "source path without {day}": (_set("source.path", "flights/all.csv"), ["source.path", "{day}"]),
-    "slice column is not a feature": (
-        _set("gates.slice_columns", ["carrier", "tailnum"]),
-        ["gates.slice_columns", "'tailnum'"],
+    "slice column is no column": (
+        _set("gates.slice_columns", ["carrier", "tail_number"]),
+        ["gates.slice_columns", "'tail_number'", "neither a feature, a raw column"],
     ),
+    "slice column of an unknown reference column": (
+        _set("gates.slice_columns", ["planes.colour"]),
+        ["gates.slice_columns", "'planes.colour'", "no column 'colour'"],
+    ),
+    "slice gap of another task's metric": (
+        _set("gates.slice_gaps", {"mae": 5.0}),
+        ["gates.slice_gaps", "'mae'", "binary slice metric"],
+    ),
+    "floor on another task's metric": (
+        _set("gates.metric_floors", {"rmse": 5.0}),
+        ["gates.metric_floors", "'rmse'", "not a binary metric"],
+    ),
+    "binary task with classes": (_set("label.classes", ["late", "early"]), ["label.classes", "multiclass"]),
+    "regression label whose null is positive": (_set("task", "regression"), ["label.when_null", "dropped"]),
     "drift feature is not a feature": (
         _set("monitoring.drift_features", ["distance", "arr_delay"]),
         ["monitoring.drift_features", "'arr_delay'"],

@@ -172,7 +172,7 @@ def test_performance_sensor_retrains_after_the_days_below_the_floor(monitored: H
     ]
     assert all(r.success for r in runs), [failure_messages(r) for r in runs]
     served = {
-        e.partition: e.materialization.metadata["served_auc"].value
+        e.partition: e.materialization.metadata["served_metric"].value
         for r in runs
         for e in r.get_asset_materialization_events()
         if e.asset_key.path[-1] == "live_performance"
@@ -192,14 +192,14 @@ def test_performance_sensor_retrains_after_the_days_below_the_floor(monitored: H
         two_bad_days = monitored.tick("flight_delay_performance", one_bad_day.cursor)
     assert [r.partition_key for r in two_bad_days.run_requests] == ["2013-01-23"]
     assert two_bad_days.run_requests[0].tags["mlplatform/bad_days"] == "2013-01-21,2013-01-22"
-    assert "live AUC below" in caplog.text
+    assert "live auc below" in caplog.text
     assert monitored.tick("flight_delay_performance", two_bad_days.cursor).run_requests == []
 
     # The sensor also holds a day against the served model's own test AUC, once it has one.
     client = monitored.client()
     client.log_metric(client.get_model_version("flight_delay", "1").run_id, "test_auc", 0.71)
     again = monitored.materialize(["live_performance"], partition="2013-01-20")
-    expected = again.get_asset_materialization_events()[0].materialization.metadata["expected_auc"].value
+    expected = again.get_asset_materialization_events()[0].materialization.metadata["expected_metric"].value
     assert expected == pytest.approx(0.71)
 
 

@@ -58,6 +58,23 @@ def test_the_openapi_page_documents_the_predict_body(flights_served: tuple[Harne
     assert batch["properties"]["records"]["maxItems"] == 50  # the Service's max_batch
     arrow = paths["/v1/pipelines/{name}/predict"]["post"]["requestBody"]["content"][ARROW_STREAM]
     assert arrow["schema"]["format"] == "binary" and "at most 50 records" in arrow["schema"]["description"]
+    # The answer is the pipeline's own: keys named from its label.
+    answers = paths["/v1/pipelines/{name}/predict"]["post"]["responses"]["200"]["content"]["application/json"]
+    (flight,) = answers["schema"]["anyOf"]
+    one, batch = flight["anyOf"]
+    assert one["title"] == "flight_delay answer"
+    assert list(one["properties"]) == [
+        "request_id",
+        "delayed",
+        "delayed_probability",
+        "model_version",
+        "variant",
+    ]
+    assert (one["properties"]["delayed"]["type"], one["properties"]["delayed_probability"]["type"]) == (
+        "boolean",
+        "number",
+    )
+    assert batch["properties"]["predictions"]["items"] == one
 
 
 @pytest.mark.parametrize("filter_min_rows", [FILTER_MIN_ROWS, 0])
@@ -111,11 +128,14 @@ def test_single_and_batch_predictions_are_the_registered_models(
     )
 
     assert one.status_code == 200, one.text
-    assert one.json()["prediction"] == pytest.approx(expected[0], abs=1e-12)
+    assert one.json()["delayed_probability"] == pytest.approx(expected[0], abs=1e-12)
+    threshold = float(harness.client().get_model_version("flight_delay", "1").tags["threshold"])
+    assert one.json()["delayed"] is bool(expected[0] >= threshold)
+    assert list(one.json()) == ["request_id", "delayed", "delayed_probability", "model_version", "variant"]
     assert (one.json()["model_version"], one.json()["variant"]) == ("1", "champion")
     for batch, rows in ((small, 10), (large, len(records))):
         answers = batch.json()["predictions"]
-        assert [a["prediction"] for a in answers] == pytest.approx(list(expected[:rows]), abs=1e-12)
+        assert [a["delayed_probability"] for a in answers] == pytest.approx(list(expected[:rows]), abs=1e-12)
 
 
 def _logged(service: Service, prefix: str, rows: int) -> pl.DataFrame:
@@ -153,7 +173,9 @@ def test_an_arrow_batch_is_answered_and_logged_as_its_json_records(
     assert as_json.status_code == 200 and as_arrow.status_code == 200, as_arrow.text
     answers = as_arrow.json()["predictions"]
     assert [a["request_id"] for a in answers] == [f"arrow-batch:{n}" for n in range(raw.height)]
-    assert [a["prediction"] for a in answers] == [a["prediction"] for a in as_json.json()["predictions"]]
+    assert answers == [
+        {**a, "request_id": a["request_id"].replace("json", "arrow")} for a in as_json.json()["predictions"]
+    ]
     logged_json, logged_arrow = (
         _logged(service, prefix, raw.height) for prefix in ("json-batch:", "arrow-batch:")
     )

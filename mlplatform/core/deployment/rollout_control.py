@@ -11,7 +11,12 @@ every limit kept. The limits:
   shift: on the 2013 replay a score-PSI limit against the champion rolled back 73 approved
   retrained models (PSI 1.0 to 7.1, median 3.9) because a stale champion's scores sat at another
   season's base rate, and the weekly policy ended below never retraining at all;
-- live AUC from the labels that arrived so far, against the champion's on its own traffic.
+- the live metric of the task (binary: AUC, multiclass: accuracy, regression: R²) from the labels
+  that arrived so far, against the champion's on its own traffic.
+
+The spread is the task's (``Task.spread``): the standard deviation of probabilities or predicted
+values, the entropy of the predicted classes' shares; a challenger with a small share of the
+champion's has collapsed towards one answer.
 
 Which stage limits apply: shadow has its own, each canary stage its own, a blue-green switch and an
 A/B test those of the last stage. An A/B test never advances by itself: it runs until someone
@@ -36,7 +41,7 @@ class VariantStats:
     errors: int = 0
     p99_ms: float | None = None
     labelled: int = 0
-    auc: float | None = None
+    live: float | None = None  # the task's live metric (higher is better) on the labelled rows
 
     @property
     def error_rate(self) -> float:
@@ -70,6 +75,7 @@ def _broken_limits(
     champion: VariantStats,
     challenger: VariantStats,
     score_spread: float | None,
+    metric: str,
 ) -> list[str]:
     broken = []
     if challenger.requests >= spec.min_requests_for_limits:
@@ -87,15 +93,15 @@ def _broken_limits(
             )
     if (
         min(challenger.labelled, champion.labelled) >= spec.min_labelled
-        and challenger.auc is not None
-        and champion.auc is not None
-        and not math.isnan(challenger.auc)
-        and not math.isnan(champion.auc)
-        and champion.auc - challenger.auc > spec.max_auc_drop
+        and challenger.live is not None
+        and champion.live is not None
+        and not math.isnan(challenger.live)
+        and not math.isnan(champion.live)
+        and champion.live - challenger.live > spec.max_live_drop
     ):
         broken.append(
-            f"live AUC {challenger.auc:.3f} below the champion's {champion.auc:.3f} by more than "
-            f"{spec.max_auc_drop:g} ({challenger.labelled} and {champion.labelled} labelled)"
+            f"live {metric} {challenger.live:.3f} below the champion's {champion.live:.3f} by more than "
+            f"{spec.max_live_drop:g} ({challenger.labelled} and {champion.labelled} labelled)"
         )
     return broken
 
@@ -107,12 +113,13 @@ def judge(
     champion: VariantStats,
     challenger: VariantStats,
     score_spread: float | None = None,
+    metric: str = "auc",
 ) -> Verdict:
     """What the controller does now with the rollout the registry describes."""
     limits = stage_limits(state, spec)
     if limits is None:
         return Verdict("hold", ["no rollout in progress"])
-    broken = _broken_limits(limits, spec, champion, challenger, score_spread)
+    broken = _broken_limits(limits, spec, champion, challenger, score_spread, metric)
     if broken:
         return Verdict("rollback" if spec.auto_rollback else "hold", broken)
     if state.strategy == "ab":

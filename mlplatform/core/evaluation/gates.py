@@ -15,14 +15,13 @@ from typing import NamedTuple
 
 import numpy as np
 import polars as pl
-from sklearn.metrics import roc_auc_score
 
-from mlplatform.core.evaluation.metrics import classification_metrics
 from mlplatform.core.gate_result import GateResult
 from mlplatform.core.spec import GateSpec
+from mlplatform.core.task import Task
 from mlplatform.core.training.model import TabularModel
 
-LOWER_IS_BETTER = {"log_loss"}
+BINARY = Task("binary")
 
 
 def rows_fingerprint(frame: pl.DataFrame, keys: Sequence[str]) -> str:
@@ -34,20 +33,20 @@ def rows_fingerprint(frame: pl.DataFrame, keys: Sequence[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def metric_floor_gate(metrics: dict[str, float], floors: dict[str, float]) -> GateResult:
+def metric_floor_gate(metrics: dict[str, float], floors: dict[str, float], task: Task = BINARY) -> GateResult:
+    """Each floor in its metric's direction: a minimum for AUC or R², a maximum for an error."""
     rows = []
     for name, floor in floors.items():
         value = metrics.get(name, math.nan)
-        ok = (value <= floor) if name in LOWER_IS_BETTER else (value >= floor)
         rows.append(
-            {"metric": name, "value": value, "threshold": floor, "ok": bool(ok and not math.isnan(value))}
+            {"metric": name, "value": value, "threshold": floor, "ok": task.meets(name, value, floor)}
         )
     table = pl.DataFrame(
         rows, schema={"metric": pl.String, "value": pl.Float64, "threshold": pl.Float64, "ok": pl.Boolean}
     )
     bad = table.filter(~pl.col("ok"))
     summary = "; ".join(
-        f"{r['metric']} {r['value']:.4f} {'above' if r['metric'] in LOWER_IS_BETTER else 'below'} the floor {r['threshold']}"
+        f"{r['metric']} {r['value']:.4f} {'below' if task.higher_is_better(r['metric']) else 'above'} the floor {r['threshold']}"
         for r in bad.iter_rows(named=True)
     )
     return GateResult(
@@ -60,9 +59,11 @@ def champion_gate(
     champion: dict[str, float] | None,
     champion_version: str | None,
     gates: GateSpec,
+    task: Task = BINARY,
 ) -> GateResult:
     """No worse than the champion on the primary metric by more than max_regression, and better by
-    min_improvement when one is set. Without a champion the floors alone decide (bootstrapping)."""
+    min_improvement when one is set, each in the metric's direction. Without a champion the floors
+    alone decide (bootstrapping)."""
     name = gates.primary_metric
     if champion is None:
         return GateResult(
@@ -71,8 +72,7 @@ def champion_gate(
             "no champion yet: the metric floors alone decide (bootstrapping)",
             figures={"champion_version": None, "bootstrap": True},
         )
-    sign = -1.0 if name in LOWER_IS_BETTER else 1.0
-    improvement = sign * (metrics[name] - champion[name])
+    improvement = task.better_by(name, metrics[name], champion[name])
     required = gates.min_improvement if gates.min_improvement > 0 else -gates.max_regression
     passed = improvement >= required
     rows = [
@@ -80,9 +80,9 @@ def champion_gate(
             "metric": m,
             "new": metrics[m],
             "champion": champion[m],
-            "improvement": (-1 if m in LOWER_IS_BETTER else 1) * (metrics[m] - champion[m]),
+            "improvement": task.better_by(m, metrics[m], champion[m]),
         }
-        for m in ("auc", "log_loss", "f1", "precision", "recall")
+        for m in task.gateable
         if m in metrics and m in champion
     ]
     summary = (
@@ -98,48 +98,54 @@ def champion_gate(
     )
 
 
-def _true_positive_rate(y: np.ndarray, predicted: np.ndarray) -> float:
-    positives = y == 1
-    return float(predicted[positives].mean()) if positives.any() else math.nan
-
-
-def slice_gate(
-    frame: pl.DataFrame, y: np.ndarray, scores: np.ndarray, threshold: float, gates: GateSpec
-) -> GateResult:
-    """Per-slice AUC and true-positive rate; the largest gap among judged slices within the limit."""
+def slice_table(
+    slices: pl.DataFrame,
+    y: np.ndarray,
+    predictions: np.ndarray,
+    threshold: float,
+    gates: GateSpec,
+    task: Task,
+) -> pl.DataFrame:
+    """One row per value of each slice column: its rows, the task's slice metrics, whether judged."""
     rows = []
-    predicted = (scores >= threshold).astype(int)
     for column in gates.slice_columns:
-        values = frame[column].cast(pl.String).fill_null("<null>").to_numpy()
+        values = slices[column].cast(pl.String).fill_null("<null>").to_numpy()
         for value in np.unique(values):
             mask = values == value
-            n = int(mask.sum())
-            judged = n >= gates.min_slice_rows and len(np.unique(y[mask])) == 2
-            auc = float(roc_auc_score(y[mask], scores[mask])) if len(np.unique(y[mask])) == 2 else math.nan
             rows.append(
                 {
                     "column": column,
                     "slice": str(value),
-                    "rows": n,
-                    "auc": auc,
-                    "tpr": _true_positive_rate(y[mask], predicted[mask]),
-                    "judged": judged,
+                    "rows": int(mask.sum()),
+                    **task.slice_values(y[mask], predictions[mask], threshold),
+                    "judged": task.slice_judged(y[mask], gates.min_slice_rows),
                 }
             )
-    table = pl.DataFrame(
-        rows,
-        schema={
-            "column": pl.String,
-            "slice": pl.String,
-            "rows": pl.Int64,
-            "auc": pl.Float64,
-            "tpr": pl.Float64,
-            "judged": pl.Boolean,
-        },
-    )
+    schema = {
+        "column": pl.String,
+        "slice": pl.String,
+        "rows": pl.Int64,
+        **{m: pl.Float64 for m in task.slice_metrics},
+        "judged": pl.Boolean,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def slice_gate(
+    slices: pl.DataFrame,
+    y: np.ndarray,
+    predictions: np.ndarray,
+    threshold: float,
+    gates: GateSpec,
+    task: Task = BINARY,
+) -> GateResult:
+    """Per-slice metrics of the task; the largest gap (best minus worst judged slice) of each metric
+    ``gates.slice_gaps`` limits within its limit. ``slices`` holds the slice columns row for row with
+    ``y``: features, or columns joined for the evaluation only (``slices.py``)."""
+    table = slice_table(slices, y, predictions, threshold, gates, task)
     gaps = []
     for column in gates.slice_columns:
-        for metric in ("auc", "tpr"):
+        for metric in gates.slice_gaps:
             known = table.filter(
                 pl.col("column") == column,
                 pl.col("judged"),
@@ -153,17 +159,21 @@ def slice_gate(
                         "column": column,
                         "metric": metric,
                         "gap": top[metric] - low[metric],
-                        "best": top["slice"],
-                        "worst": low["slice"],
+                        "highest": top["slice"],
+                        "lowest": low["slice"],
                     }
                 )
-    limits = {"auc": gates.max_slice_auc_gap, "tpr": gates.max_slice_tpr_gap}
+    limits = gates.slice_gaps
     too_wide = [g for g in gaps if g["gap"] > limits[g["metric"]]]
-    worst = max(gaps, key=lambda g: g["gap"]) if gaps else None
+    worst = (
+        max(gaps, key=lambda g: g["gap"] / limits[g["metric"]] if limits[g["metric"]] else math.inf)
+        if gaps
+        else None
+    )
     unjudged = int((~table["judged"]).sum()) if table.height else 0
     summary = (
         "; ".join(
-            f"{g['column']} {g['metric']} gap {g['gap']:.3f} ({g['best']} vs {g['worst']}) exceeds {limits[g['metric']]}"
+            f"{g['column']} {g['metric']} gap {g['gap']:.3f} ({g['highest']} vs {g['lowest']}) exceeds {limits[g['metric']]}"
             for g in too_wide
         )
         if too_wide
@@ -173,9 +183,8 @@ def slice_gate(
             else "no slice large enough to judge"
         )
     )
-    summary += (
-        f"; {unjudged} slice(s) reported, not judged (under {gates.min_slice_rows} rows or one class only)"
-    )
+    summary += f"; {unjudged} slice(s) reported, not judged (under {gates.min_slice_rows} rows"
+    summary += " or one class only)" if task.kind == "binary" else ")"
     return GateResult(
         "slice_disparity",
         not too_wide,
@@ -204,7 +213,8 @@ def latency_gate(model: TabularModel, records: list[dict], sla_ms: float, repeat
 
 def determinism_gate(predict: Callable[[pl.DataFrame], np.ndarray], frame: pl.DataFrame) -> GateResult:
     first, second = predict(frame), predict(frame)
-    differing = int(np.sum(~((first == second) | (np.isnan(first) & np.isnan(second)))))
+    same = (first == second) | (np.isnan(first) & np.isnan(second))
+    differing = int(np.sum(~same.reshape(len(first), -1).all(axis=1)))
     return GateResult(
         "determinism",
         differing == 0,
@@ -255,7 +265,7 @@ def robustness_gate(
 
 
 def training_gate(converged: bool, best_iteration: int, scores: np.ndarray) -> GateResult:
-    non_finite = int((~np.isfinite(scores)).sum())
+    non_finite = int((~np.isfinite(scores).reshape(len(scores), -1).all(axis=1)).sum())
     problems = [] if converged else ["validation loss never improved on the first iteration"]
     if non_finite:
         problems.append(f"{non_finite} NaN or infinite predictions on the test rows")
@@ -285,22 +295,25 @@ def evaluate_all(
     champion: tuple[str, TabularModel, float] | None,
     converged: bool,
     best_iteration: int,
+    task: Task = BINARY,
+    slices: pl.DataFrame | None = None,
 ) -> Evaluation:
-    """Every model gate on the test rows: the new and champion metrics, the gates, and the scores
-    (the evaluation report draws its curves from them instead of scoring the rows again)."""
+    """Every model gate on the test rows: the new and champion metrics, the gates, and the
+    predictions (the evaluation report draws its plots from them instead of scoring the rows again).
+    ``slices``: the slice columns row for row with ``test`` when some are not features."""
     y = test[label].to_numpy()
     scores = model.predict(test)
-    metrics = classification_metrics(y, scores, threshold)
+    metrics = task.metrics(y, scores, threshold)
     champion_metrics, champion_scores = None, None
     if champion is not None:
         _, champion_model, champion_threshold = champion
         champion_scores = champion_model.predict(test)
-        champion_metrics = classification_metrics(y, champion_scores, champion_threshold)
+        champion_metrics = task.metrics(y, champion_scores, champion_threshold)
     records = test.head(200).to_dicts()
     results = [
-        metric_floor_gate(metrics, gates.metric_floors),
-        champion_gate(metrics, champion_metrics, champion[0] if champion else None, gates),
-        slice_gate(test, y, scores, threshold, gates),
+        metric_floor_gate(metrics, gates.metric_floors, task),
+        champion_gate(metrics, champion_metrics, champion[0] if champion else None, gates, task),
+        slice_gate(test if slices is None else slices, y, scores, threshold, gates, task),
         latency_gate(model, records, gates.latency_p99_ms),
         determinism_gate(model.predict, test),
         robustness_gate(model.predict, test, model.encoding.categorical, model.encoding.numeric),

@@ -1,9 +1,23 @@
-"""Binary classification metrics and threshold choice; plain numpy and scikit-learn."""
+"""Metrics of each task (binary, multiclass, regression) and the binary threshold; numpy and scikit-learn."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from sklearn.metrics import log_loss, precision_recall_fscore_support, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    log_loss,
+    mean_absolute_error,
+    mean_squared_error,
+    precision_recall_fscore_support,
+    r2_score,
+    recall_score,
+    roc_auc_score,
+)
+
+EPSILON = 1e-7
 
 
 def classification_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float) -> dict[str, float]:
@@ -16,7 +30,7 @@ def classification_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: f
     both_classes = len(np.unique(y_true)) == 2
     return {
         "auc": float(roc_auc_score(y_true, y_score)) if both_classes else float("nan"),
-        "log_loss": float(log_loss(y_true, np.clip(y_score, 1e-7, 1 - 1e-7), labels=[0, 1])),
+        "log_loss": float(log_loss(y_true, np.clip(y_score, EPSILON, 1 - EPSILON), labels=[0, 1])),
         "precision": float(precision),
         "recall": float(recall),
         "f1": float(f1),
@@ -40,3 +54,35 @@ def best_f1_threshold(y_true: np.ndarray, y_score: np.ndarray) -> float:
         if f1 > best_f1:
             best, best_f1 = float(threshold), f1
     return best
+
+
+def multiclass_metrics(
+    y_true: np.ndarray, probabilities: np.ndarray, classes: tuple[str, ...]
+) -> dict[str, float]:
+    """Log loss, macro-F1, accuracy and each class's recall (NaN for a class absent from the rows)."""
+    y_true = np.asarray(y_true, dtype=int)
+    probabilities = np.asarray(probabilities, dtype=float)
+    labels = list(range(len(classes)))
+    predicted = probabilities.argmax(axis=1)
+    recalls = recall_score(y_true, predicted, labels=labels, average=None, zero_division=0)
+    present = np.bincount(y_true, minlength=len(classes)) > 0
+    return {
+        "log_loss": float(log_loss(y_true, np.clip(probabilities, EPSILON, 1), labels=labels)),
+        "macro_f1": float(f1_score(y_true, predicted, labels=labels, average="macro", zero_division=0)),
+        "accuracy": float(accuracy_score(y_true, predicted)),
+        **{f"recall_{name}": float(recalls[k]) if present[k] else math.nan for k, name in enumerate(classes)},
+        "rows": float(len(y_true)),
+    }
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    y_true = np.asarray(y_true, dtype=float)
+    y_pred = np.asarray(y_pred, dtype=float)
+    return {
+        "rmse": float(math.sqrt(mean_squared_error(y_true, y_pred))),
+        "mae": float(mean_absolute_error(y_true, y_pred)),
+        "r2": float(r2_score(y_true, y_pred)) if np.var(y_true) > 0 else math.nan,
+        "mean_label": float(y_true.mean()),
+        "mean_prediction": float(y_pred.mean()),
+        "rows": float(len(y_true)),
+    }

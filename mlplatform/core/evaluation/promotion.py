@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 from mlplatform.core.deployment.registry import CHALLENGER, CHAMPION
 from mlplatform.core.spec import GateSpec
+from mlplatform.core.task import Task
+
+BINARY = Task("binary")
 
 
 @dataclass(frozen=True)
@@ -33,20 +36,20 @@ def decide(gates: dict[str, bool], reasons: list[dict], champion_version: str | 
 
 
 def metric_reasons(
-    metrics: dict[str, float], champion: dict[str, float] | None, gates: GateSpec
+    metrics: dict[str, float], champion: dict[str, float] | None, gates: GateSpec, task: Task = BINARY
 ) -> list[dict]:
+    """One row per metric that decided or is worth reading: the primary, the floored, the task's own."""
     rows = []
     floors, primary = gates.metric_floors, gates.primary_metric
     required = gates.min_improvement if gates.min_improvement > 0 else -gates.max_regression
-    for name in dict.fromkeys([primary, *floors, "log_loss", "f1"]):
+    for name in dict.fromkeys([primary, *floors, *task.reported]):
         if name not in metrics:
             continue
-        lower_better = name == "log_loss"
         champion_value = champion.get(name) if champion else None
         improvement = None
         if champion_value is not None:
-            improvement = champion_value - metrics[name] if lower_better else metrics[name] - champion_value
-        rules = [f"{'<=' if lower_better else '>='} {floors[name]}"] if name in floors else []
+            improvement = task.better_by(name, metrics[name], champion_value)
+        rules = [f"{'>=' if task.higher_is_better(name) else '<='} {floors[name]}"] if name in floors else []
         if name == primary and champion:
             rules.append(f"improvement >= {required:+g}")
         rows.append(

@@ -93,14 +93,32 @@ def compute_features(
 
 
 def attach_label(spec: PipelineSpec, raw: pl.DataFrame, features: pl.DataFrame) -> pl.DataFrame:
-    """Join the label onto the features; rows whose label is null follow ``label.when_null``."""
+    """Join the label onto the features; rows whose label is null follow ``label.when_null``.
+
+    A binary label is 0/1, a multiclass label the index of its class in ``label.classes`` (a value
+    that is none of them is an error naming it), a regression label a float."""
     label = raw.select(
         *[pl.col(c).cast(features.schema[c]) for c in spec.entity],
         spec.label.expression().alias(spec.label.name),
     )
+    name = spec.label.name
     if spec.label.when_null == "drop":
-        label = label.drop_nulls(spec.label.name)
+        label = label.drop_nulls(name)
     else:
-        label = label.with_columns(pl.col(spec.label.name).fill_null(spec.label.when_null == "positive"))
-    label = label.with_columns(pl.col(spec.label.name).cast(pl.Int64))
+        label = label.with_columns(pl.col(name).fill_null(spec.label.when_null == "positive"))
+    if spec.task == "regression":
+        label = label.with_columns(pl.col(name).cast(pl.Float64))
+    elif spec.task == "multiclass":
+        classes = list(spec.task_def.classes)
+        values = label[name].cast(pl.String)
+        unknown = values.filter(~values.is_in(classes)).unique().sort().head(5).to_list()
+        if unknown:
+            raise FeatureError(
+                f"label {name!r} = {spec.label.expr} gave {unknown}, not one of the classes {classes}"
+            )
+        label = label.with_columns(
+            values.replace_strict(classes, list(range(len(classes))), return_dtype=pl.Int64)
+        )
+    else:
+        label = label.with_columns(pl.col(name).cast(pl.Int64))
     return features.join(label, on=spec.entity, how="inner")

@@ -3,7 +3,8 @@
 Leakage is judged two ways. Structurally, no column the spec marks ``post_event`` may appear in
 the features (the platform also hides those columns from the feature function). Statistically, a
 single numeric feature that separates the label almost perfectly on its own (univariate AUC at or
-above ``leakage_auc``) is far more likely a leak than a discovery, so it blocks too.
+above ``leakage_auc``) is far more likely a leak than a discovery, so it blocks too. A multiclass
+label is judged class by class against the rest, a regression label as above or below its median.
 """
 
 from __future__ import annotations
@@ -24,7 +25,12 @@ def feature_contract(spec: PipelineSpec) -> TableSchema:
     columns[spec.timestamp] = {"type": spec.schema_.columns[spec.timestamp].type}
     columns.update({c: {"type": "str", "nullable": True} for c in spec.features.categorical})
     columns.update({c: {"type": "float", "nullable": True} for c in spec.features.numeric})
-    columns[spec.label.name] = {"type": "int", "min": 0, "max": 1}
+    task = spec.task_def
+    columns[spec.label.name] = (
+        {"type": "float"}
+        if spec.task == "regression"
+        else {"type": "int", "min": 0, "max": max(len(task.classes), 2) - 1}
+    )
     for key in spec.entity:  # an entity column that is also a feature is still a key: never null
         columns[key] = {**columns[key], "nullable": False}
     return TableSchema.model_validate({"columns": columns, "primary_key": spec.entity})
@@ -67,14 +73,12 @@ def _univariate_auc(values: np.ndarray, label: np.ndarray) -> float | None:
 
 def leakage_gate(frame: pl.DataFrame, spec: PipelineSpec) -> GateResult:
     leaked = [c for c in spec.post_event_columns if c in frame.columns]
-    label = frame[spec.label.name].to_numpy()
-    scores = [
-        {
-            "feature": c,
-            "univariate_auc": _univariate_auc(frame[c].cast(pl.Float64).fill_null(np.nan).to_numpy(), label),
-        }
-        for c in spec.features.numeric
-    ]
+    targets = spec.task_def.leakage_targets(frame[spec.label.name].to_numpy())
+    scores = []
+    for c in spec.features.numeric:
+        values = frame[c].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        aucs = [a for a in (_univariate_auc(values, target) for target in targets) if a is not None]
+        scores.append({"feature": c, "univariate_auc": max(aucs) if aucs else None})
     table = pl.DataFrame(scores, schema={"feature": pl.String, "univariate_auc": pl.Float64}).sort(
         "univariate_auc", descending=True, nulls_last=True
     )

@@ -40,9 +40,12 @@ def describe_drift(drifted: Mapping[str, float], limit: int = 5) -> str:
     return ",".join(f"{name}={psi:.2f}" for name, psi in list(drifted.items())[:limit])
 
 
-def is_bad_day(auc: float | None, floor: float, expected: float | None, max_drop: float) -> bool | None:
-    """Whether a day's live AUC is bad: below the spec's floor, or more than ``max_drop`` below what
-    the served model scored on its own test days (its expected AUC). None when it was not measured.
+def is_bad_day(
+    auc: float | None, floor: float | None, expected: float | None, max_drop: float
+) -> bool | None:
+    """Whether a day's live metric (AUC here; accuracy or R² for other tasks, each higher-is-better)
+    is bad: below the spec's floor (if it sets one), or more than ``max_drop`` below what the served
+    model scored on its own test days (its expected figure). None when it was not measured.
 
     The floor alone misses a model going stale in an easy season (summer flights reach AUC 0.70,
     so a model drifting down to 0.66 is well above a 0.62 floor); the drop alone would accept a
@@ -50,7 +53,9 @@ def is_bad_day(auc: float | None, floor: float, expected: float | None, max_drop
     """
     if auc is None or math.isnan(auc):
         return None
-    return auc < floor or (expected is not None and not math.isnan(expected) and auc < expected - max_drop)
+    return (floor is not None and auc < floor) or (
+        expected is not None and not math.isnan(expected) and auc < expected - max_drop
+    )
 
 
 def consecutive_bad_days(days: Sequence[tuple[str, bool | None]]) -> list[str]:

@@ -16,13 +16,13 @@ import numpy as np
 import polars as pl
 
 from mlplatform.core.data.warehouse import day_range
-from mlplatform.core.evaluation.metrics import best_f1_threshold, classification_metrics
+from mlplatform.core.evaluation.metrics import best_f1_threshold
 from mlplatform.core.spec import ModelSpec
+from mlplatform.core.task import Task
 from mlplatform.core.training.model import Encoding, TabularModel
 
+BINARY = Task("binary")
 BASE_PARAMS = {
-    "objective": "binary",
-    "metric": "binary_logloss",
     "verbosity": -1,
     # One thread: on 2 cores shared with Dagster and other runs, OpenMP's spinning threads made a
     # 0.5 s training take 4 s; a spec can raise it in model.params on a dedicated machine.
@@ -52,6 +52,11 @@ class TimeSplit:
 
 class TrainingError(ValueError):
     pass
+
+
+def training_params(task: Task, spec: ModelSpec) -> dict:
+    """LightGBM's parameters: the platform's base, the task's objective, then the spec's own."""
+    return {**BASE_PARAMS, **task.objective, **spec.params}
 
 
 @dataclass
@@ -87,14 +92,17 @@ def train_model(
     categorical: list[str],
     numeric: list[str],
     spec: ModelSpec,
+    task: Task = BINARY,
 ) -> TrainingResult:
-    """Fit with early stopping on ``validation``; choose the F1-optimal threshold there."""
+    """Fit with early stopping on ``validation``; for a binary task, choose the F1-optimal threshold
+    there (other tasks have none: NaN)."""
     if train.height < spec.min_rows:
         raise TrainingError(f"only {train.height} training rows; the spec asks for {spec.min_rows}")
     if validation.height == 0:
         raise TrainingError("no validation rows in the window")
     if train[label].n_unique() < 2:
-        raise TrainingError(f"label {label!r} has a single class in the training days")
+        one = "value" if task.kind == "regression" else "class"
+        raise TrainingError(f"label {label!r} has a single {one} in the training days")
     encoding = Encoding.fit(train, categorical, numeric)
     train_set = lgb.Dataset(
         encoding.matrix(train),
@@ -108,7 +116,7 @@ def train_model(
     )
     history: dict[str, dict[str, list[float]]] = {}
     fitted = lgb.train(
-        {**BASE_PARAMS, **spec.params},
+        training_params(task, spec),
         train_set,
         num_boost_round=spec.num_boost_round,
         valid_sets=[valid_set],
@@ -121,12 +129,12 @@ def train_model(
     model = TabularModel(fitted, encoding)
     scores = model.predict(validation)
     y_val = validation[label].to_numpy()
-    threshold = best_f1_threshold(y_val, scores)
+    threshold = best_f1_threshold(y_val, scores) if task.has_threshold else float("nan")
     return TrainingResult(
         model=model,
         threshold=threshold,
         best_iteration=fitted.best_iteration or spec.num_boost_round,
-        validation_loss=history["validation"]["binary_logloss"],
-        validation_metrics=classification_metrics(y_val, scores, threshold),
+        validation_loss=history["validation"][task.validation_curve],
+        validation_metrics=task.metrics(y_val, scores, threshold),
         rows={"train": train.height, "validation": validation.height},
     )

@@ -100,11 +100,13 @@ class TabularModel:
     encoding: Encoding
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
+        """A probability per row (binary), a row of class probabilities (multiclass) or a value."""
         if frame.height <= FEW_ROWS:
             return np.asarray(self.booster.predict(self.encoding.rows(frame.rows(named=True)), num_threads=1))
         return np.asarray(self.booster.predict(self.encoding.matrix(frame)))
 
-    def predict_record(self, record: Mapping[str, object]) -> float:
-        """One record, on one thread: OpenMP's thread hand-off costs more than a single row's trees,
-        and under CPU contention it costs milliseconds."""
-        return float(self.booster.predict(self.encoding.row(record), num_threads=1)[0])
+    def predict_record(self, record: Mapping[str, object]) -> np.ndarray:
+        """One record's prediction (a number, or one probability per class), on one thread: OpenMP's
+        thread hand-off costs more than a single row's trees, and under CPU contention it costs
+        milliseconds."""
+        return np.asarray(self.booster.predict(self.encoding.row(record), num_threads=1)[0])

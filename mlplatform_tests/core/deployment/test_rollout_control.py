@@ -22,7 +22,7 @@ SPEC = RolloutSpec(
     ],
     shadow=RolloutStage(traffic=1.0, min_requests=50, min_minutes=1, max_p99_ms=40),
     min_score_spread=0.25,
-    max_auc_drop=0.03,
+    max_live_drop=0.03,
     min_labelled=200,
     min_requests_for_limits=20,
 )
@@ -33,9 +33,9 @@ def _state(strategy: str, stage: int, aliases: dict[str, str] = ALIASES) -> Regi
     return RegistryState(aliases, {"rollout.strategy": strategy, "rollout.stage": str(stage)})
 
 
-HEALTHY = VariantStats(requests=150, errors=0, p99_ms=12.0, labelled=0, auc=None)
-CHAMPION = VariantStats(requests=1000, errors=0, p99_ms=10.0, labelled=500, auc=0.70)
-LABELLED_BAD = VariantStats(requests=150, p99_ms=12.0, labelled=300, auc=0.62)
+HEALTHY = VariantStats(requests=150, errors=0, p99_ms=12.0, labelled=0, live=None)
+CHAMPION = VariantStats(requests=1000, errors=0, p99_ms=10.0, labelled=500, live=0.70)
+LABELLED_BAD = VariantStats(requests=150, p99_ms=12.0, labelled=300, live=0.62)
 
 
 @pytest.mark.parametrize(
@@ -64,10 +64,10 @@ def test_stage_limits_follow_the_registry(state: RegistryState, expected: Rollou
         (VariantStats(requests=150, p99_ms=75.0), 6.0, 0.9, "rollback", "p99 latency 75.0 ms above 50 ms"),
         (HEALTHY, 6.0, 0.0, "rollback", "scores collapsed: their spread is 0% of the champion's"),
         (HEALTHY, 6.0, 2.5, "advance", "within"),  # wider than the champion's is no collapse
-        (LABELLED_BAD, 6.0, 0.9, "rollback", "live AUC 0.620"),
-        (VariantStats(requests=150, p99_ms=12.0, labelled=300, auc=0.68), 6.0, 0.9, "advance", "within"),
+        (LABELLED_BAD, 6.0, 0.9, "rollback", "live auc 0.620"),
+        (VariantStats(requests=150, p99_ms=12.0, labelled=300, live=0.68), 6.0, 0.9, "advance", "within"),
         # Too few labels to compare AUC, too few requests to judge the error rate: neither rolls back.
-        (VariantStats(requests=150, p99_ms=12.0, labelled=50, auc=0.5), 6.0, 0.9, "advance", "within"),
+        (VariantStats(requests=150, p99_ms=12.0, labelled=50, live=0.5), 6.0, 0.9, "advance", "within"),
         (VariantStats(requests=10, errors=5, p99_ms=12.0), 6.0, 0.0, "hold", "10 of 100 requests"),
     ],
 )
@@ -135,7 +135,7 @@ def test_stage_statistics_measure_each_variant_and_catch_a_constant_model() -> N
     champion, challenger, spread = stage_statistics(log, "1", "2", labels, ["flight"], "delayed")
     assert (champion.requests, challenger.requests) == (1000, 400)
     assert (champion.labelled, challenger.labelled) == (1000, 400)
-    assert champion.auc is not None and champion.auc > 0.75
+    assert champion.live is not None and champion.live > 0.75
     assert spread == pytest.approx(1.0, abs=0.1)
 
     # Scores of another season (all shifted up) are no collapse; a constant is.
@@ -143,7 +143,7 @@ def test_stage_statistics_measure_each_variant_and_catch_a_constant_model() -> N
     assert stage_statistics(shifted, "1", "2", labels, ["flight"], "delayed")[2] > SPEC.min_score_spread
     constant = pl.concat([champion_log, _log(rng, "shadow", "2", np.full(400, 0.31), 1000)])
     _, shadow, constant_spread = stage_statistics(constant, "1", "2", labels, ["flight"], "delayed")
-    assert shadow.requests == 400 and shadow.auc == pytest.approx(0.5)
+    assert shadow.requests == 400 and shadow.live == pytest.approx(0.5)
     assert constant_spread == 0.0
     verdict = judge(_state("shadow", 0), SPEC, 2.0, champion, shadow, constant_spread)
     assert verdict.action == "rollback" and "scores collapsed" in verdict.summary

@@ -200,7 +200,7 @@ def test_slice_gate_fails_a_large_auc_gap_and_names_column_metric_and_slices() -
     # AA ranks perfectly (AUC 1), UA backwards (AUC 0); both predict every positive (TPR 1).
     frame, y, scores = slice_frame(slice_rows("AA", 100, 0.8, 0.2), slice_rows("UA", 100, 0.6, 0.9))
 
-    result = slice_gate(frame, y, scores, 0.5, slice_gates(max_slice_auc_gap=0.2))
+    result = slice_gate(frame, y, scores, 0.5, slice_gates(slice_gaps={"auc": 0.2, "tpr": 0.3}))
 
     assert not result.passed
     assert result.blocks
@@ -228,7 +228,7 @@ def test_slice_gate_reports_small_slices_without_judging_them() -> None:
         slice_rows("AA", 100, 0.8, 0.2), slice_rows("UA", 100, 0.7, 0.3), slice_rows("DL", 10, 0.1, 0.9)
     )
 
-    result = slice_gate(frame, y, scores, 0.5, slice_gates(max_slice_auc_gap=0.2))
+    result = slice_gate(frame, y, scores, 0.5, slice_gates(slice_gaps={"auc": 0.2, "tpr": 0.3}))
 
     assert result.passed, result.summary
     assert result.figures["unjudged_slices"] == 1
@@ -246,7 +246,7 @@ def test_slice_gate_does_not_judge_a_large_slice_with_one_class() -> None:
         slice_rows("AA", 100, 0.8, 0.2), slice_rows("UA", 100, 0.7, 0.3), only_negatives
     )
 
-    result = slice_gate(frame, y, scores, 0.5, slice_gates(max_slice_auc_gap=0.0, max_slice_tpr_gap=0.0))
+    result = slice_gate(frame, y, scores, 0.5, slice_gates(slice_gaps={"auc": 0.0, "tpr": 0.0}))
 
     assert result.passed, result.summary
     assert result.figures["unjudged_slices"] == 1
@@ -274,9 +274,7 @@ def test_slice_gate_holds_auc_and_tpr_gaps_to_their_own_limits(
 ) -> None:
     frame, y, scores = slice_frame(slice_rows("AA", 100, 0.8, 0.2), slice_rows("UA", 100, *other_slice))
 
-    result = slice_gate(
-        frame, y, scores, 0.5, slice_gates(max_slice_auc_gap=auc_limit, max_slice_tpr_gap=tpr_limit)
-    )
+    result = slice_gate(frame, y, scores, 0.5, slice_gates(slice_gaps={"auc": auc_limit, "tpr": tpr_limit}))
 
     assert result.passed is (failing_metric is None), result.summary
     if failing_metric is None:
@@ -467,8 +465,7 @@ EVALUATION_GATES = GateSpec(
     metric_floors={"auc": 0.6},
     slice_columns=["carrier"],
     min_slice_rows=50,
-    max_slice_auc_gap=0.5,
-    max_slice_tpr_gap=1.0,
+    slice_gaps={"auc": 0.5, "tpr": 1.0},
     latency_p99_ms=10_000.0,
 )
 GATE_NAMES = [

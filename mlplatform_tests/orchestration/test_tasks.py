@@ -1,0 +1,241 @@
+"""A multiclass and a regression pipeline through the real assets, the service and live performance.
+
+Small data the test builds (machine readings whose downtime follows temperature and vibration), a
+spec per task, and the same path as the flight pipeline: ingestion, training with the task's
+objective, the evaluation's gates and plots, promotion, the service's answer keyed by the label,
+and the day's live metric once its labels arrived. The slice column ``plant`` is a raw column that
+is not a feature: it reaches the slice table and never the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import numpy as np
+import polars as pl
+import pytest
+
+from mlplatform.core.spec import PipelineSpec
+from mlplatform.core.training.tracking import load_version
+from mlplatform.serving.app import build_pipeline, create_app
+from mlplatform.serving.prediction_log import PredictionLog
+from mlplatform_tests.harness import Harness, failure_messages
+
+START, DAYS, AS_OF = dt.date(2024, 3, 1), 11, "2024-03-11"
+CLASSES = ["none", "short", "long"]
+LABELS = {
+    "multiclass": {
+        "name": "downtime_class",
+        "expr": "CASE WHEN downtime_minutes > 60 THEN 'long' WHEN downtime_minutes > 10 THEN 'short' "
+        "WHEN downtime_minutes >= 0 THEN 'none' END",
+        "when_null": "drop",
+        "classes": CLASSES,
+    },
+    "regression": {"name": "downtime", "expr": "downtime_minutes", "when_null": "drop"},
+}
+GAPS = {"multiclass": {"accuracy": 0.5}, "regression": {"mae": 60.0}}
+
+
+def machine_features(readings: pl.DataFrame, references: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    return readings.join(references["machines"], on="machine_id", how="left").with_columns(
+        machine_age=2024 - pl.col("installed_year"), hour=pl.col("taken_at").dt.hour()
+    )
+
+
+def machine_spec(task: str) -> PipelineSpec:
+    return PipelineSpec.model_validate(
+        {
+            "name": f"machine_{task}",
+            "task": task,
+            "source": {
+                "path": "readings/{day}.parquet",
+                "format": "parquet",
+                "partition_expr": "reading_date",
+                "start_date": START,
+            },
+            "schema": {
+                "primary_key": ["machine_id", "taken_at"],
+                "columns": {
+                    "machine_id": {"type": "str"},
+                    "taken_at": {"type": "datetime"},
+                    "reading_date": {"type": "date"},
+                    "temperature_c": {"type": "float"},
+                    "vibration_mm_s": {"type": "float", "min": 0},
+                    "line": {"type": "str", "allowed": ["A", "B", "C"]},
+                    "plant": {"type": "str", "allowed": ["north", "south"]},
+                    "downtime_minutes": {"type": "float", "nullable": True, "min": 0, "post_event": True},
+                },
+            },
+            "references": {
+                "machines": {
+                    "path": "static/machines.parquet",
+                    "key": ["machine_id"],
+                    "schema": {
+                        "primary_key": ["machine_id"],
+                        "columns": {"machine_id": {"type": "str"}, "installed_year": {"type": "int"}},
+                    },
+                }
+            },
+            "entity": ["machine_id", "taken_at"],
+            "timestamp": "taken_at",
+            "label": LABELS[task],
+            "features": {
+                "function": f"{__name__}:machine_features",
+                "categorical": ["line"],
+                "numeric": ["temperature_c", "vibration_mm_s", "machine_age", "hour"],
+            },
+            "model": {
+                "params": {"learning_rate": 0.1, "num_leaves": 15},
+                "num_boost_round": 80,
+                "early_stopping_rounds": 10,
+                "train_days": 6,
+                "validation_days": 2,
+                "test_days": 2,
+                "min_rows": 500,
+            },
+            "gates": {"slice_columns": ["line", "plant"], "slice_gaps": GAPS[task], "min_slice_rows": 50},
+            "rollout": {"min_labelled": 100},
+            # One day of 300 readings: its live figure may sit this far from the test days' own.
+            "monitoring": {"max_live_drop": 0.15},
+        }
+    )
+
+
+def write_landing(landing: Path) -> None:
+    rng = np.random.default_rng(5)
+    machines = [f"M{n:03d}" for n in range(60)]
+    (landing / "static").mkdir(parents=True)
+    pl.DataFrame({"machine_id": machines, "installed_year": rng.integers(1995, 2024, 60)}).write_parquet(
+        landing / "static" / "machines.parquet"
+    )
+    (landing / "readings").mkdir()
+    for offset in range(DAYS):
+        day = START + dt.timedelta(days=offset)
+        n = 300
+        temperature, vibration = rng.normal(70, 12, n), rng.gamma(2.0, 2.0, n)
+        downtime = np.maximum(0, 40 + 1.5 * (temperature - 70) + 6 * (vibration - 4) + rng.normal(0, 8, n))
+        pl.DataFrame(
+            {
+                "machine_id": rng.choice(machines, n),
+                "taken_at": [
+                    dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) + dt.timedelta(minutes=4 * i)
+                    for i in range(n)
+                ],
+                "reading_date": [day] * n,
+                "temperature_c": temperature,
+                "vibration_mm_s": vibration,
+                "line": rng.choice(["A", "B", "C"], n),
+                "plant": rng.choice(["north", "south"], n),
+                "downtime_minutes": downtime,
+            }
+        ).write_parquet(landing / "readings" / f"{day.isoformat()}.parquet")
+
+
+async def _serve(harness: Harness, records: list[dict]) -> list[dict]:
+    """The day's readings through the real app, answered and logged as in production."""
+    service = build_pipeline(harness.spec, harness.home / "warehouse", harness.client, poll_seconds=3600)
+    log = PredictionLog(harness.home / "predictions", flush_seconds=3600)
+    app = create_app({harness.spec.name: service}, log)
+    url = f"/v1/pipelines/{harness.spec.name}/predict"
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            response = await http.post(url, json={"records": records}, headers={"X-Request-Id": "day"})
+            schema = (await http.get("/openapi.json")).json()
+    assert response.status_code == 200, response.text
+    answers = schema["paths"]["/v1/pipelines/{name}/predict"]["post"]["responses"]["200"]["content"]
+    ((one, _),) = [s["anyOf"] for s in answers["application/json"]["schema"]["anyOf"]]
+    assert one["title"] == f"{harness.spec.name} answer"
+    return [{"schema": list(one["properties"])}, *response.json()["predictions"]]
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_a_pipeline_of_each_task_trains_gates_serves_and_is_measured_live(
+    task: str, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    harness = Harness(machine_spec(task), tmp_path, instance)
+    write_landing(harness.landing)
+    last = (START + dt.timedelta(days=DAYS - 1)).isoformat()
+    for result in (
+        harness.materialize(["machines"]),
+        harness.materialize(["raw", "features"], first=START.isoformat(), last=last),
+        harness.materialize(["model", "evaluation", "candidate"], partition=AS_OF),
+    ):
+        assert result.success, failure_messages(result)
+    evaluation = next(
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path[-1] == "evaluation"
+    )
+    label = harness.spec.label.name
+
+    # The task's metrics, plots and slices; the non-feature slice column never reached the model.
+    if task == "multiclass":
+        assert evaluation["test_accuracy"].value > 0.6 and evaluation["test_macro_f1"].value > 0.5
+        assert {"test_log_loss", "test_recall_none", "test_recall_short", "test_recall_long"} <= set(
+            evaluation
+        )
+        assert "![confusion matrix](data:image/png;base64," in evaluation["report"].value
+    else:
+        assert evaluation["test_r2"].value > 0.5 and evaluation["test_rmse"].value > 0
+        assert "![predicted against actual]" in evaluation["report"].value
+        assert "![residuals by plant]" in evaluation["report"].value
+    assert (
+        "| plant | north |" in evaluation["slices"].value
+        and "| plant | south |" in evaluation["slices"].value
+    )
+    assert json.loads(json.dumps(evaluation["gates"].value)) == dict.fromkeys(
+        [
+            "metric_floors",
+            "beats_champion",
+            "slice_disparity",
+            "latency",
+            "determinism",
+            "robustness",
+            "training_converged",
+        ],
+        True,
+    )
+    model = load_version(harness.spec.name, "1")
+    assert (
+        "plant" not in model.encoding.features
+        and "plant" not in harness.store.read(harness.spec.name, "features", AS_OF).columns
+    )
+    assert str(harness.client().get_model_version_by_alias(harness.spec.name, "champion").version) == "1"
+
+    # The service answers with the label's own keys.
+    records = json.loads(
+        harness.store.read(harness.spec.name, "raw", last).select(harness.spec.serving_columns).write_json()
+    )
+    keys, *answers = asyncio.run(_serve(harness, records))
+    first = answers[0]
+    if task == "multiclass":
+        assert keys["schema"] == ["request_id", label, f"{label}_probabilities", "model_version", "variant"]
+        assert first[label] in CLASSES and list(first[f"{label}_probabilities"]) == CLASSES
+        assert first[label] == max(CLASSES, key=first[f"{label}_probabilities"].get)
+    else:
+        assert keys["schema"] == ["request_id", label, "model_version", "variant"]
+        assert isinstance(first[label], float) and first[label] > 0
+    assert "delayed" not in first and "prediction" not in first
+    assert (first["model_version"], first["variant"]) == ("1", "champion")
+
+    # Its labels arrive: the live metric of the task.
+    live = harness.materialize(["prediction_log", "live_performance"], partition=last)
+    assert live.success, failure_messages(live)
+    measured = next(
+        e.materialization.metadata
+        for e in live.get_asset_materialization_events()
+        if e.asset_key.path[-1] == "live_performance"
+    )
+    assert measured["live_metric"].value == {"multiclass": "accuracy", "regression": "r2"}[task]
+    assert measured["labelled_predictions"].value == len(records)
+    assert measured["served_metric"].value > (0.6 if task == "multiclass" else 0.5)
+    check = next(
+        e.event_specific_data for e in live.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    )
+    assert check.passed
