@@ -58,7 +58,11 @@ def live_metric(task: Task, labels: pl.Series, logged: pl.Series) -> float:
 def report_schema(task: Task) -> dict[str, pl.DataType]:
     """The columns of the per-variant report (and of the ``live_performance`` table): fixed per
     task, so a day without labelled predictions is an empty table of the same shape."""
-    right = {"correct": pl.Int64(), "accuracy": pl.Float64()} if task.kind != "regression" else {"mae": pl.Float64()}
+    right = (
+        {"correct": pl.Int64(), "accuracy": pl.Float64()}
+        if task.kind != "regression"
+        else {"mae": pl.Float64()}
+    )
     return {
         "variant": pl.String(),
         "model_version": pl.String(),
