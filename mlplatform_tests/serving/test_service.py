@@ -453,7 +453,7 @@ def test_the_batch_asset_answers_every_row_as_the_service_does(
         assert response.status_code == 200, response.text
         answers += response.json()["predictions"]
     online = raw.select(entity).with_columns(
-        pl.Series("service_prediction", [a["prediction"] for a in answers]),
+        pl.Series("service_prediction", [a["delayed_probability"] for a in answers]),
         pl.Series("service_decision", [a["delayed"] for a in answers]),
         pl.Series("service_version", [a["model_version"] for a in answers]),
     )
