@@ -46,9 +46,12 @@ RUN apt-get update \
 # compiles or type-checks them), byte code (see PYTHONPYCACHEPREFIX below), and symbol tables of
 # the libraries' own shared objects; not of those auditwheel vendored into <package>.libs/:
 # patchelf rewrote them, and strip leaves them unloadable.
+# The pins are copied (not only mounted) so that a change of pins invalidates this layer: buildah's
+# layer cache does not look into bind mounts.
+COPY --from=builder /wheels/requirements.txt /tmp/pinned-requirements.txt
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     python -m venv --without-pip /opt/venv \
-    && grep -v '^dagster-webserver==' /wheels/requirements.txt > /tmp/requirements.txt \
+    && grep -v '^dagster-webserver==' /tmp/pinned-requirements.txt > /tmp/requirements.txt \
     && pip --python /opt/venv/bin/python install --no-cache-dir --disable-pip-version-check --no-index \
         --find-links=/wheels --no-compile --requirement /tmp/requirements.txt \
     && cd /opt/venv/lib/python3.11/site-packages \
