@@ -23,6 +23,8 @@ def test_code_location_loads_every_asset_check_and_resource() -> None:
 
     for name in ("raw", "weather", "planes", "airports", "airlines", "features", "model", "evaluation"):
         assert f"flight_delay/{name}" in keys
+    for name in ("raw", "features", "model", "evaluation", "candidate"):
+        assert f"room_rate/{name}" in keys
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     assert ("flight_delay/raw", "contract") in checks
     assert ("flight_delay/features", "feature_schema") in checks
