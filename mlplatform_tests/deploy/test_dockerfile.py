@@ -142,7 +142,9 @@ def test_install_uses_pyprojects_pinned_dependencies(dockerfile: dict[str, list[
         assert "--no-index" in install and "from=builder" in install and "--find-links=/wheels" in install
     dependencies, project = installs
     # Every pinned dependency but the Dagster UI, which runs from Dagster's own image.
-    assert "grep -v '^dagster-webserver==' /tmp/pinned-requirements.txt > /tmp/requirements.txt" in dependencies
+    assert (
+        "grep -v '^dagster-webserver==' /tmp/pinned-requirements.txt > /tmp/requirements.txt" in dependencies
+    )
     # Copied, not only mounted, so that new pins invalidate the install layer's cache.
     copies = [i.argument for i in dockerfile["install"] if i.keyword == "COPY"]
     assert copies == ["--from=builder /wheels/requirements.txt /tmp/pinned-requirements.txt"]

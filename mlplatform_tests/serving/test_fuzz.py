@@ -117,7 +117,8 @@ def _check(response: httpx.Response) -> None:
     body = response.json()
     if response.status_code == 200:
         answers = body.get("predictions", [body])
-        assert all(math.isfinite(answer["prediction"]) for answer in answers), body
+        probabilities = [answer["delayed_probability"] for answer in answers]  # the spec's label
+        assert all(math.isfinite(p) for p in probabilities), body
     else:
         assert body["error"], body
 

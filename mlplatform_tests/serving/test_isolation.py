@@ -61,7 +61,8 @@ def test_poison_requests_fail_alone_and_every_valid_request_is_answered(
     url = f"{server.url}/v1/pipelines/flight_delay/predict"
     records = _records(harness, VALID_PER_ROUND)
     alone = {
-        n: httpx.post(url, json=record, headers=AUTH).json()["prediction"] for n, record in enumerate(records)
+        n: httpx.post(url, json=record, headers=AUTH).json()["delayed_probability"]
+        for n, record in enumerate(records)
     }
     caplog.set_level(logging.ERROR, logger="mlplatform.serving.app")
 
@@ -80,7 +81,7 @@ def test_poison_requests_fail_alone_and_every_valid_request_is_answered(
     metrics = httpx.get(f"{server.url}/metrics").text
 
     assert [a.status_code for _, a in valid] == [200] * ROUNDS * VALID_PER_ROUND
-    assert all(a.json()["prediction"] == pytest.approx(alone[n], abs=1e-12) for n, a in valid)
+    assert all(a.json()["delayed_probability"] == pytest.approx(alone[n], abs=1e-12) for n, a in valid)
     assert [a.status_code for a in poisoned] == [500] * ROUNDS
     assert [a.json() for a in poisoned] == [
         {"error": "internal error", "request_id": f"p-{n}"} for n in range(ROUNDS)
