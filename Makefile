@@ -38,6 +38,7 @@ run: bootstrap
 
 test: $(STAMP)
 	sh scripts/ensure-postgres.sh
+	sh scripts/ensure-chromium.sh
 	$(BIN)/pytest
 
 # CI stages (.github/workflows/ci.yml), each a thin call to the tests or commands above.
