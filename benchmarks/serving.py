@@ -29,8 +29,9 @@ concurrency 8 within ten minutes, and measuring one server after the other also 
 different moments of the host.
 
 Why: the service computes its own features and logs every answer, and should still beat the stock
-MLflow server. Targets: at concurrency 8 ours/MLflow req/s >= 2 and our p99 < 10 ms; batch
-service/bare rows/s >= 0.5. Run from the repository root: ``.venv/bin/python benchmarks/serving.py``.
+MLflow server. Targets (issue 19): at concurrency 8 ours/MLflow req/s >= 10 and our p99 <= 5 ms;
+a batch of 1,000 (JSON and Arrow) within 1.5x of the in-process floor (the pipeline's feature
+function + encode + predict). Run from the repository root: ``.venv/bin/python benchmarks/serving.py``.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ from mlplatform_tests.ports import free_port
 DAY, AS_OF, BATCH_DAY = "2013-01-20", "2013-01-21", "2013-01-19"
 LEVELS = {1: 2000, 8: 4000, 32: 4000}  # concurrency -> requests (each level also capped in time)
 LEVEL_SECONDS, WARMUP, BATCH, REPEATS, ROUNDS = 20.0, 300, 1000, 7, 3
-TARGET_RATIO, TARGET_P99_MS, TARGET_BATCH = 2.0, 10.0, 0.5
+TARGET_RATIO, TARGET_P99_MS, TARGET_FLOOR = 10.0, 5.0, 1.5
 COUNTS = ("requests", "non_2xx", "transport_errors")  # summed over a level's rounds
 JSON = {"Content-Type": "application/json"}
 BIN = Path(sys.executable).parent
@@ -320,33 +321,38 @@ def main() -> None:
             )
             line = f"{f['rps']:,.0f} req/s ({spread})  p50 {f['p50_ms']:.2f}  p99 {f['p99_ms']:.2f} ms"
             rows.append((f"c={c:<2} {who} (non-2xx {f['non_2xx']}, errors {f['transport_errors']})", line))
-        target = (">= 2", verdict(ratios[c] >= TARGET_RATIO)) if c == 8 else ()
+        target = (">= 10", verdict(ratios[c] >= TARGET_RATIO)) if c == 8 else ()
         rows.append((f"c={c:<2} ratio ours/mlflow req/s", f"{ratios[c]:.2f}", *target))
     p99, batch_ratio, arrow_ratio = ours_figures[8]["p99_ms"], bare_s / batch_s, bare_s / arrow_s
     bound = bare_s / (floor_s["features_s"] + floor_s["model_s"])
+    floor = floor_s["features_s"] + floor_s["model_s"]
+    over_floor, arrow_over_floor = batch_s / floor, arrow_s / floor
     rows += [
-        ("c=8  our p99, median of the rounds", f"{p99:.2f} ms", "< 10 ms", verdict(p99 < TARGET_P99_MS)),
+        ("c=8  our p99, median of the rounds", f"{p99:.2f} ms", "<= 5 ms", verdict(p99 <= TARGET_P99_MS)),
         ("c=8  our p99 of each round", ", ".join(f"{r['p99_ms']:.2f}" for r in ours_figures[8]["rounds"])),
         (f"batch {BATCH}: service, median of {REPEATS}", f"{BATCH / batch_s:,.0f} rows/s ({batch_s * 1e3:.1f} ms)"),
         (f"batch {BATCH}: bare booster.predict", f"{BATCH / bare_s:,.0f} rows/s ({bare_s * 1e3:.2f} ms)"),
-        ("batch ratio service/bare", f"{batch_ratio:.3f}", ">= 0.5", verdict(batch_ratio >= TARGET_BATCH)),
+        ("batch ratio service/bare", f"{batch_ratio:.3f}"),
         (f"batch {BATCH} as an Arrow IPC stream: service", f"{BATCH / arrow_s:,.0f} rows/s ({arrow_s * 1e3:.1f} ms)"),
-        ("batch ratio service (Arrow)/bare", f"{arrow_ratio:.3f}", ">= 0.5", verdict(arrow_ratio >= TARGET_BATCH)),
+        ("batch ratio service (Arrow)/bare", f"{arrow_ratio:.3f}"),
         (f"batch {BATCH} in process: features (the pipeline's function)", f"{floor_s['features_s'] * 1e3:.2f} ms"),
         (f"batch {BATCH} in process: encode and predict", f"{floor_s['model_s'] * 1e3:.2f} ms"),
         ("batch ratio bound: bare / (features + encode and predict)", f"{bound:.3f}"),
+        ("batch service (JSON) / in-process floor", f"{over_floor:.2f}", "<= 1.5", verdict(over_floor <= TARGET_FLOOR)),
+        ("batch service (Arrow) / in-process floor", f"{arrow_over_floor:.2f}", "<= 1.5", verdict(arrow_over_floor <= TARGET_FLOOR)),
     ]  # fmt: skip
     met = {
         "ratio_c8": ratios[8] >= TARGET_RATIO,
-        "p99_c8": p99 < TARGET_P99_MS,
-        "batch": batch_ratio >= TARGET_BATCH,
-        "batch_arrow": arrow_ratio >= TARGET_BATCH,
+        "p99_c8": p99 <= TARGET_P99_MS,
+        "batch_floor": over_floor <= TARGET_FLOOR,
+        "batch_arrow_floor": arrow_over_floor <= TARGET_FLOOR,
     }
     figures: dict[str, Any] = {"ours": ours_figures, "mlflow": mlflow_figures, "ratio": ratios,
                "batch": {"rows": BATCH, "service_s": batch_s, "bare_s": bare_s, "ratio": batch_ratio,
                          "service_arrow_s": arrow_s, "ratio_arrow": arrow_ratio,
-                         **floor_s, "ratio_bound": bound},
-               "targets": {"ratio_c8": TARGET_RATIO, "p99_c8_ms": TARGET_P99_MS, "batch": TARGET_BATCH}, "met": met}  # fmt: skip
+                         **floor_s, "ratio_bound": bound, "over_floor": over_floor,
+                         "arrow_over_floor": arrow_over_floor},
+               "targets": {"ratio_c8": TARGET_RATIO, "p99_c8_ms": TARGET_P99_MS, "batch_floor": TARGET_FLOOR}, "met": met}  # fmt: skip
     report("serving", rows, figures)
 
 
