@@ -14,10 +14,12 @@ Static references are delivered once and ingested in runs of their own (``ingest
 from collections.abc import Iterator
 
 import dagster as dg
+import pandera.polars as pa
 import polars as pl
 
 from mlplatform.core.data.contracts import build_schema, validate_days
 from mlplatform.core.data.ingest import ingest_files, ingest_table
+from mlplatform.core.data.warehouse import ParquetWarehouse
 from mlplatform.core.features.gates import feature_contract, feature_schema_gate, leakage_gate
 from mlplatform.core.gate_result import GateResult
 from mlplatform.core.spec import PipelineSpec
@@ -136,7 +138,11 @@ def daily_data_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) ->
 
 
 def _features(
-    spec: PipelineSpec, store, contract, days: list[str], frames: dict[str, dict[str, pl.DataFrame]]
+    spec: PipelineSpec,
+    store: ParquetWarehouse,
+    contract: pa.DataFrameSchema,
+    days: list[str],
+    frames: dict[str, dict[str, pl.DataFrame]],
 ) -> tuple[dict[str, pl.DataFrame], dict[str, list[GateResult]]]:
     """Each day's features from this run's tables (or the stored ones not in the run). A day whose
     input was blocked is not built: its input's gates already say why the run stops."""

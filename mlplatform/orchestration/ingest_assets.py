@@ -8,13 +8,12 @@ in ``daily_data``; a static table is its own run, and passes every data gate bef
 import datetime as dt
 
 import dagster as dg
-import polars as pl
 
 from mlplatform.core.data.ingest import IngestTable, ingest_files, ingest_table
 from mlplatform.core.spec import PipelineSpec
 from mlplatform.orchestration.alerts import AlertNotifier
 from mlplatform.orchestration.checks import stop_if_blocked, stored_evaluations
-from mlplatform.orchestration.metadata import day_range_label, markdown_table
+from mlplatform.orchestration.metadata import markdown_table
 from mlplatform.orchestration.resources import LandingZone, Warehouse
 
 CHECKS = {
@@ -37,29 +36,20 @@ def freshness_policy(spec: PipelineSpec) -> dg.FreshnessPolicy:
     )
 
 
-def ingest_asset(
-    spec: PipelineSpec,
-    table: IngestTable,
-    partitions: dg.PartitionsDefinition | None,
-    description: str,
-) -> dg.AssetsDefinition:
+def static_reference_asset(spec: PipelineSpec, table: IngestTable) -> dg.AssetsDefinition:
+    """A reference table delivered whole (planes, airports): its own run, gated before it is written."""
     key = dg.AssetKey([spec.name, table.name])
-    check_names = list(CHECKS) if partitions else [c for c in CHECKS if c != "volume"]
-    freshness = freshness_policy(spec) if partitions and table.name == "raw" else None
+    reference = spec.references[table.name]
 
     @dg.asset(
         key=key,
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,
         group_name=spec.name,
         kinds={"polars", "parquet"},
-        description=description,
-        freshness_policy=freshness,
+        description=f"Reference table {table.name} from {reference.path}, looked up by {reference.key}.",
         check_specs=[
-            dg.AssetCheckSpec(
-                name, asset=key, blocking=True, partitions_def=partitions, description=CHECKS[name]
-            )
-            for name in check_names
+            dg.AssetCheckSpec(name, asset=key, blocking=True, description=CHECKS[name])
+            for name in CHECKS
+            if name != "volume"  # a whole table has no trailing days to compare with
         ],
     )
     def _ingest(
@@ -67,55 +57,25 @@ def ingest_asset(
     ):
         folder = landing.folder(spec.name)
         store = warehouse.store()
-        days: list[str | None] = list(context.partition_keys) if partitions else [None]
-
-        def stored_rows(day: str) -> int | None:
-            exists = store.exists(spec.name, table.name, day)
-            return store.row_count(spec.name, table.name, day) if exists else None
-
-        results = ingest_files(folder, days, table, stored_rows)
-        yield from stop_if_blocked(context, key, {d: r.gates for d, r in results.items()}, alerts)
-        per_day: list[dict] = []
-        versions: list[str] = []
-        for day, result in results.items():
-            assert result.frame is not None
-            stored = store.write(spec.name, table.name, result.frame, day)
-            versions.append(stored.data_version)
-            per_day.append(
-                {
-                    "day": day or "-",
-                    "rows": stored.rows,
-                    "data_version": stored.data_version,
-                    "file": result.path.name,
-                }
-            )
-        summary = pl.DataFrame(per_day)
-        last = results[days[-1]].frame
-        assert last is not None
-        context.log.info(f"stored {summary['rows'].sum()} rows in {len(days)} partition(s)")
+        result = ingest_files(folder, [None], table, lambda _: None)[None]
+        yield from stop_if_blocked(context, key, {None: result.gates}, alerts)
+        assert result.frame is not None
+        stored = store.write(spec.name, table.name, result.frame)
+        context.log.info(f"stored {stored.rows} rows of {table.name}")
         yield dg.MaterializeResult(
             metadata={
-                "partitions": day_range_label([str(d) for d in days]) if partitions else "static",
-                "dagster/row_count": int(summary["rows"].sum()),
-                "rows_per_partition": markdown_table(summary, max_rows=31),
-                "preview": markdown_table(last, max_rows=10),
+                "partitions": "static",
+                "dagster/row_count": stored.rows,
+                "file": result.path.name,
+                "preview": markdown_table(result.frame, max_rows=10),
                 "landing_zone": str(folder),
             },
-            data_version=dg.DataVersion(versions[0]) if len(versions) == 1 else None,
+            data_version=dg.DataVersion(stored.data_version),
         )
-        yield from stored_evaluations(context, key, {d: r.gates for d, r in results.items()})
+        yield from stored_evaluations(context, key, {None: result.gates})
 
     return _ingest
 
 
 def static_reference_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
-    return [
-        ingest_asset(
-            spec,
-            ingest_table(spec, name),
-            None,
-            f"Reference table {name} from {spec.references[name].path}, looked up by "
-            f"{spec.references[name].key}.",
-        )
-        for name in spec.static_references
-    ]
+    return [static_reference_asset(spec, ingest_table(spec, name)) for name in spec.static_references]
