@@ -17,8 +17,10 @@ def test_replay_writes_one_file_per_day_and_is_idempotent(
 ) -> None:
     assert main(["replay", "--pipeline", "flight_delay", "--days", "2", "--start", "2013-02-01"]) == 0
     landing = isolated_home / "landing" / "flight_delay"
-    assert sorted(p.name for p in (landing / "flights").iterdir()) == ["2013-02-01.csv", "2013-02-02.csv"]
-    assert sorted(p.name for p in (landing / "weather").iterdir()) == ["2013-02-01.csv", "2013-02-02.csv"]
+    # Each daily file, then its done marker (the row count) as the spec declares.
+    daily = ["2013-02-01.csv", "2013-02-01.csv.done", "2013-02-02.csv", "2013-02-02.csv.done"]
+    assert sorted(p.name for p in (landing / "flights").iterdir()) == daily
+    assert sorted(p.name for p in (landing / "weather").iterdir()) == daily
     assert {p.name for p in (landing / "static").iterdir()} == {"planes.csv", "airports.csv", "airlines.csv"}
     assert "7 file(s) new or changed" in capsys.readouterr().out
 
