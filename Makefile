@@ -42,12 +42,19 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 # CI stages (.github/workflows/ci.yml), each a thin call to the tests or commands above.
-.PHONY: test-lib test-deploy validate-data train-smoke
+.PHONY: test-lib test-deploy validate-data train-smoke test-production
 test-lib: $(STAMP)
 	$(BIN)/pytest mlplatform_tests/core
 
 test-deploy: $(STAMP)
 	$(BIN)/pytest mlplatform_tests/deploy
+
+# The production shape on this machine: the image built and run as the charts run it (podman),
+# against PostgreSQL and S3 on 127.0.0.1 (mlplatform_tests/production, docs/operations.md).
+test-production: $(STAMP)
+	sh scripts/ensure-postgres.sh
+	sh scripts/ensure-containers.sh
+	MLPLATFORM_PRODUCTION_TEST=1 $(BIN)/pytest mlplatform_tests/production
 
 # A week of each pipeline's real data through every data gate (the model is skipped: fewer days
 # than its window).

@@ -117,6 +117,7 @@ def postgres_storage_config(values: dict[str, Any]) -> dict[str, Any]:
             "db_name": postgresql["postgresqlDatabase"],
             "port": postgresql["service"]["port"],
             "params": postgresql.get("postgresqlParams", {}),
+            **({"scheme": postgresql["postgresqlScheme"]} if "postgresqlScheme" in postgresql else {}),
         }
     }
 
@@ -178,3 +179,67 @@ def user_deployment(values: dict[str, Any], name: str) -> dict[str, Any]:
 def env_value(deployment: dict[str, Any], name: str) -> str:
     (value,) = [entry["value"] for entry in deployment["env"] if entry["name"] == name]
     return str(value)
+
+
+def user_deployment_pod(values: dict[str, Any], name: str, release: str) -> dict[str, Any]:
+    """The pod spec of one user-code deployment, as the chart's dagster-user-deployments subchart
+    (templates/deployment-user.yaml) renders it for the fields these values set: the gRPC server
+    on the deployment's port with its dagsterApiGrpcArgs, the instance's PostgreSQL password from
+    the global Secret, the instance ConfigMap as $DAGSTER_HOME/dagster.yaml, the gRPC health check
+    as the readiness probe, and the deployment's own env, envSecrets, volumes and security."""
+    deployment = user_deployment(values, name)
+    port = int(deployment["port"])
+    container = {
+        "name": name,
+        "args": [
+            "dagster",
+            "api",
+            "grpc",
+            "-h",
+            "0.0.0.0",
+            "-p",
+            str(port),
+            *deployment["dagsterApiGrpcArgs"],
+        ],
+        "ports": [{"name": "grpc", "containerPort": port}],
+        "env": [
+            {
+                "name": "DAGSTER_CURRENT_IMAGE",
+                "value": f"{deployment['image']['repository']}:{deployment['image']['tag']}",
+            },
+            {
+                "name": "DAGSTER_PG_PASSWORD",
+                "valueFrom": {
+                    "secretKeyRef": {
+                        "name": values["global"]["postgresqlSecretName"],
+                        "key": "postgresql-password",
+                    }
+                },
+            },
+            *deployment.get("env", []),
+        ],
+        "envFrom": [{"secretRef": {"name": secret["name"]}} for secret in deployment.get("envSecrets", [])],
+        "readinessProbe": {
+            "exec": {"command": ["dagster", "api", "grpc-health-check", "-p", str(port)]},
+            "periodSeconds": 20,
+            "timeoutSeconds": 10,
+        },
+        "securityContext": deployment.get("securityContext", {}),
+        "volumeMounts": [
+            *deployment.get("volumeMounts", []),
+            {
+                "name": "dagster-instance",
+                "mountPath": f"{DAGSTER_HOME}/dagster.yaml",
+                "subPath": "dagster.yaml",
+            },
+        ],
+    }
+    volumes = [
+        *deployment.get("volumes", []),
+        {"name": "dagster-instance", "configMap": {"name": f"{release}-dagster-instance"}},
+    ]
+    return {
+        "securityContext": deployment.get("podSecurityContext", {}),
+        "containers": [container],
+        "volumes": volumes,
+    }
