@@ -4,10 +4,13 @@ What the service answers online, for every row of a day at once: the champion at
 run (its version is in the materialization's metadata and on every row) scores the day's
 ``features`` partition with its logged encoding and registered threshold
 (``core.deployment.batch_scoring``). A range of days is one run (``BackfillPolicy.single_run``),
-so a year's backfill loads the model once and pays Dagster's run overhead once. The asset is
+so a year's backfill loads the model once, scores every row in one predict call and pays Dagster's
+run overhead once. The asset is
 materialized on demand or by backfill: a day scored again after a promotion is scored by the new
 champion, and its rows say so.
 """
+
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 import polars as pl
@@ -20,13 +23,17 @@ from mlplatform.orchestration.metadata import day_range_label, markdown_table
 from mlplatform.orchestration.resources import MlflowTracking, Warehouse
 
 DEFAULT_THRESHOLD = 0.5  # what the service uses for a version registered without a threshold tag
+# Partition files are read and written (each fsynced and renamed) by threads: their I/O waits
+# overlap instead of adding up; one predict call scores every day's rows (a call per day cost 2.4x).
+IO_THREADS = 4
 
 
 def batch_predictions_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     features_key = dg.AssetKey([spec.name, "features"])
+    table = "batch_predictions"
 
     @dg.asset(
-        key=[spec.name, "batch_predictions"],
+        key=[spec.name, table],
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name=spec.name,
@@ -46,21 +53,26 @@ def batch_predictions_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinit
         scorer = ScoringModel(version, load_version(spec.name, version), threshold)
         store = warehouse.store()
         days = list(context.partition_keys)
-        stored = set(store.days(spec.name, "features"))
-        if missing := [d for d in days if d not in stored]:
+        available = set(store.days(spec.name, "features"))
+        if missing := [d for d in days if d not in available]:
             raise dg.Failure(
                 f"{spec.name}/features has no partition for {len(missing)} day(s) to score, first {missing[:5]}"
             )
         entity = {c: POLARS_TYPES[spec.schema_.columns[c].type] for c in spec.entity}
-        rows, total, positives = [], 0, 0
-        for day in days:
-            scored = score_rows(scorer, store.read(spec.name, "features", day), entity)
-            total += store.write(spec.name, "batch_predictions", scored, day).rows
-            day_positives = int(scored[DECISION].sum())
-            positives += day_positives
-            rows.append(
-                {"day": day, "rows": scored.height, "decision_share": day_positives / max(scored.height, 1)}
-            )
+        with ThreadPoolExecutor(IO_THREADS) as pool:
+            frames = list(pool.map(lambda day: store.read(spec.name, "features", day), days))
+            scored = score_rows(scorer, pl.concat(frames, rechunk=False), entity)
+            parts, offset = [], 0
+            for frame in frames:
+                parts.append(scored.slice(offset, frame.height))
+                offset += frame.height
+            written = list(pool.map(lambda day, part: store.write(spec.name, table, part, day), days, parts))
+        total = sum(w.rows for w in written)
+        positives = int(scored[DECISION].sum())
+        rows = [
+            {"day": day, "rows": part.height, "decision_share": part[DECISION].mean() or 0.0}
+            for day, part in zip(days, parts, strict=True)
+        ]
         return dg.MaterializeResult(
             metadata={
                 "partitions": day_range_label(days),

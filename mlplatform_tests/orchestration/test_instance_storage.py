@@ -121,3 +121,32 @@ def test_a_run_killed_mid_write_leaves_a_readable_instance(
         result = after_the_kill.execute_in_process(instance=instance)
         assert result.success
         assert _events(instance, result.run_id) > 0
+
+
+@dg.asset(
+    partitions_def=dg.DailyPartitionsDefinition("2013-01-01"),
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def daily(context) -> None:  # type: ignore[no-untyped-def]  # Dagster reads the annotation as a string here
+    context.log.info(f"{len(context.partition_keys)} days")
+
+
+def test_a_range_run_records_one_planned_event_and_every_partitions_materialization(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.delenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", raising=False)
+    tags = {
+        "dagster/asset_partition_range_start": "2013-01-01",
+        "dagster/asset_partition_range_end": "2013-01-10",
+    }
+    with dg.DagsterInstance.get() as instance:
+        result = dg.materialize([daily], instance=instance, tags=tags)
+        planned = instance.get_records_for_run(
+            result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+        ).records
+        materialized = instance.get_materialized_partitions(daily.key)
+
+    assert len(planned) == 1
+    assert materialized == {f"2013-01-{d:02d}" for d in range(1, 11)}
