@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 import polars as pl
 
-from mlplatform.core.deployment.batch_scoring import DECISION, ScoringModel, score_rows
+from mlplatform.core.deployment.batch_scoring import ScoringModel, score_rows
 from mlplatform.core.deployment.registry import CHAMPION, alias_version, version_tag
 from mlplatform.core.spec import POLARS_TYPES, PipelineSpec
 from mlplatform.core.training.tracking import load_version
@@ -39,8 +39,8 @@ def batch_predictions_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinit
         group_name=spec.name,
         kinds={"lightgbm", "parquet"},
         deps=[dg.AssetDep(features_key)],
-        description="The champion's score, decision (at its registered threshold) and version for every "
-        "features row of the day, keyed by the entity columns: the service's answers, in batch.",
+        description="The champion's answer (the service's keys: decision and probability, class, or value) "
+        "and version for every features row of the day, keyed by the entity columns.",
     )
     def _batch_predictions(
         context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow_tracking: MlflowTracking
@@ -58,29 +58,29 @@ def batch_predictions_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinit
             raise dg.Failure(
                 f"{spec.name}/features has no partition for {len(missing)} day(s) to score, first {missing[:5]}"
             )
+        label = spec.label.name
         entity = {c: POLARS_TYPES[spec.schema_.columns[c].type] for c in spec.entity}
         with ThreadPoolExecutor(IO_THREADS) as pool:
             frames = list(pool.map(lambda day: store.read(spec.name, "features", day), days))
-            scored = score_rows(scorer, pl.concat(frames, rechunk=False), entity)
+            scored = score_rows(scorer, pl.concat(frames, rechunk=False), entity, spec.task_def, label)
             parts, offset = [], 0
             for frame in frames:
                 parts.append(scored.slice(offset, frame.height))
                 offset += frame.height
             written = list(pool.map(lambda day, part: store.write(spec.name, table, part, day), days, parts))
         total = sum(w.rows for w in written)
-        positives = int(scored[DECISION].sum())
-        rows = [
-            {"day": day, "rows": part.height, "decision_share": part[DECISION].mean() or 0.0}
-            for day, part in zip(days, parts, strict=True)
-        ]
+        rows = pl.DataFrame({"day": days, "rows": [part.height for part in parts]})
+        # A binary pipeline's share of positive answers: a glance at what the champion decided.
+        share = scored.select(pl.col(label).cast(pl.Float64).mean()).item() if spec.task == "binary" else None
+        positive = {"positive_share": float(share or 0.0)} if spec.task == "binary" else {}
         return dg.MaterializeResult(
             metadata={
                 "partitions": day_range_label(days),
                 "champion_version": version,
                 "threshold": threshold,
                 "dagster/row_count": total,
-                "decision_share": positives / max(total, 1),
-                "rows_per_partition": markdown_table(pl.DataFrame(rows), max_rows=31),
+                **positive,
+                "rows_per_partition": markdown_table(rows, max_rows=31),
             }
         )
 

@@ -162,7 +162,13 @@ def test_second_pipeline_runs_from_its_defs_yaml_alone(
     assert batch.success, failure_messages(batch)
     scored = harness.store.read_days("machine_failure", "batch_predictions", ["2024-03-09", "2024-03-10"])
     rows = harness.store.read_days("machine_failure", "features", ["2024-03-09", "2024-03-10"])
-    assert scored.columns == ["machine_id", "taken_at", "prediction", "decision", "model_version"]
+    assert scored.columns == [
+        "machine_id",
+        "taken_at",
+        "breaks_down",
+        "breaks_down_probability",
+        "model_version",
+    ]
     assert (
         scored.schema["taken_at"]
         == harness.store.read("machine_failure", "raw", "2024-03-09").schema["taken_at"]

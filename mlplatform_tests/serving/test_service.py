@@ -460,7 +460,9 @@ def test_the_batch_asset_answers_every_row_as_the_service_does(
 
     joined = batch.join(online, on=entity, how="full", coalesce=True)
     assert batch.height == raw.height == joined.height > 1000
-    assert joined["prediction"].to_list() == pytest.approx(joined["service_prediction"].to_list(), abs=1e-12)
-    assert joined["decision"].to_list() == joined["service_decision"].to_list()
+    assert joined["delayed_probability"].to_list() == pytest.approx(
+        joined["service_prediction"].to_list(), abs=1e-12
+    )
+    assert joined["delayed"].to_list() == joined["service_decision"].to_list()
     assert joined["model_version"].to_list() == joined["service_version"].to_list() == ["1"] * joined.height
-    assert 0 < joined["decision"].sum() < joined.height  # the threshold splits the rows: both answers seen
+    assert 0 < joined["delayed"].sum() < joined.height  # the threshold splits the rows: both answers seen

@@ -1,8 +1,8 @@
 """Batch scoring: the champion's answers for stored feature rows, the same answers the service gives.
 
-The service answers a record with the model's score (``prediction``), the decision at the
-version's registered threshold and the version that answered. The batch path gives the same three
-for every stored ``features`` row of a day, keyed by the pipeline's entity columns, so a batch
+The service answers a record with keys named from the pipeline's label (per task: the decision at
+the version's registered threshold and the probability, the most probable class, or the value) and
+the version that answered. The batch path gives the same for every stored ``features`` row of a day, keyed by the pipeline's entity columns, so a batch
 consumer and an online caller never see two different answers for one record. The features are
 the rows the ``features`` asset stored, computed by the same feature function the service calls
 online; the encoding is the one the version's training run logged (``TabularModel``).
@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
+from mlplatform.core.task import Task
 from mlplatform.core.training.model import TabularModel
 
-PREDICTION, DECISION, MODEL_VERSION = "prediction", "decision", "model_version"
+MODEL_VERSION = "model_version"
 
 
 @dataclass(frozen=True)
@@ -29,11 +31,26 @@ class ScoringModel:
     threshold: float
 
 
+def answer_columns(task: Task, label: str, predictions: np.ndarray, threshold: float) -> list[pl.Series]:
+    """The service's answer keys as columns (``serving/answers.py``): binary ``<label>`` (decision at
+    the threshold) and ``<label>_probability``; multiclass ``<label>`` (the most probable class) and
+    ``<label>_probability`` (its probability); regression ``<label>`` (the value)."""
+    if task.kind == "binary":
+        probability = pl.Series(f"{label}_probability", predictions, pl.Float64)
+        return [(probability >= threshold).alias(label), probability]
+    if task.kind == "multiclass":
+        best = predictions.argmax(axis=1) if len(predictions) else np.empty(0, dtype=int)
+        names = pl.Series(label, [task.classes[k] for k in best.tolist()], pl.String)
+        top = predictions.max(axis=1) if len(predictions) else np.empty(0)
+        return [names, pl.Series(f"{label}_probability", top, pl.Float64)]
+    return [pl.Series(label, predictions, pl.Float64)]
+
+
 def score_rows(
-    scorer: ScoringModel, features: pl.DataFrame, entity: Mapping[str, pl.DataType]
+    scorer: ScoringModel, features: pl.DataFrame, entity: Mapping[str, pl.DataType], task: Task, label: str
 ) -> pl.DataFrame:
     """The entity columns of ``features`` (cast to ``entity``'s types: the raw data's, which a feature
-    function may have changed) with each row's score, decision and model version.
+    function may have changed) with each row's answer, as the service gives it, and model version.
 
     Raises ``ValueError`` naming the columns when the rows lack an entity column or a feature the
     version was trained on (a batch must not silently score a null where the service had a value).
@@ -44,12 +61,13 @@ def score_rows(
         raise ValueError(
             f"cannot score: the feature rows have no column(s) {', '.join(sorted(set(missing)))}"
         )
-    if features.height == 0:
-        scores = pl.Series(PREDICTION, [], dtype=pl.Float64)
-    else:
-        scores = pl.Series(PREDICTION, scorer.model.booster.predict(encoding.matrix(features)), pl.Float64)
+    width = (0, len(task.classes)) if task.kind == "multiclass" else (0,)
+    predictions = (
+        np.asarray(scorer.model.booster.predict(encoding.matrix(features)), dtype=float)
+        if features.height
+        else np.empty(width)
+    )
     return features.select(pl.col(name).cast(dtype) for name, dtype in entity.items()).with_columns(
-        scores,
-        (scores >= scorer.threshold).alias(DECISION),
+        *answer_columns(task, label, predictions, scorer.threshold),
         pl.lit(scorer.version, pl.String).alias(MODEL_VERSION),
     )
