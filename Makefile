@@ -83,6 +83,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/backfill.py
 	$(BIN)/python benchmarks/train.py
+	$(BIN)/python benchmarks/batch_scoring.py
 	$(BIN)/python benchmarks/serving.py
 
 sql: $(STAMP)
