@@ -91,6 +91,7 @@ def model_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.A
                 "dagster_run_id": context.run.run_id,
                 "dagster_partition": as_of,
             },
+            spec.task_def.classes,
         )
         run_url = (
             f"{mlflow_tracking.ui_url()}/#/experiments/{registered.experiment_id}/runs/{registered.run_id}"

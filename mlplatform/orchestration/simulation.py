@@ -85,7 +85,7 @@ class PolicyRun:
         from mlplatform.serving.app import build_pipeline
 
         self.spec, self.policy, self.data, self.home = spec, policy, data, home
-        self.result = PolicyResult(policy)
+        self.result = PolicyResult(policy, metric=spec.task_def.live_metric)
         self.triggers: Counter[str] = Counter()
         self.instance = dg.DagsterInstance.ephemeral()
         self.resources = policy_resources(home, data / "landing")
@@ -201,7 +201,8 @@ class PolicyRun:
             if chunk:
                 asyncio.run(self._send(chunk, f"{day}-{n}"))
 
-    def live_auc(self, day: str) -> tuple[float, int]:
+    def live_metric(self, day: str) -> tuple[float, int]:
+        """The day's live metric of what was served (shadow scores aside), and how many answers."""
         store = self.resources["warehouse"].store()
         if not store.exists(self.spec.name, "features", day):
             return math.nan, 0
@@ -240,15 +241,15 @@ class PolicyRun:
             self.arrive(day, self.morning_tables())
             self.serve(day)
             self.arrive(day, ["features"])
-            auc, served = self.live_auc(day)
+            live, served = self.live_metric(day)
             self.result.days.append(day)
-            self.result.auc.append(auc)
+            self.result.live.append(live)
             self.result.served.append(served)
             self.evening(day, index)
             if (index + 1) % PROGRESS_DAYS == 0 or index + 1 == len(days):
                 print(
-                    f"{self.policy:9s} {day} ({index + 1}/{len(days)} days): mean live AUC "
-                    f"{self.result.mean_auc:.4f}, {self.result.retrainings} retrainings, "
+                    f"{self.policy:9s} {day} ({index + 1}/{len(days)} days): mean live {self.result.metric} "
+                    f"{self.result.mean_live:.4f}, {self.result.retrainings} retrainings, "
                     f"{(time.perf_counter() - started) / 60:.1f} min",
                     flush=True,
                 )
@@ -287,7 +288,7 @@ def simulate(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from mlplatform.core.monitoring.ct_report import auc_plot_png, report_markdown
+    from mlplatform.core.monitoring.ct_report import live_plot_png, report_markdown
     from mlplatform.core.pipelines import load_spec
 
     _quiet_warnings()
@@ -318,7 +319,7 @@ def simulate(
         if p in outputs
     }
     for name, result in results.items():
-        print(f"{name:9s} mean live AUC {result.mean_auc:.4f}, {result.retrainings} retrainings, "
+        print(f"{name:9s} mean live {result.metric} {result.mean_live:.4f}, {result.retrainings} retrainings, "
               f"{result.rollbacks} rollbacks, {result.seconds / 60:.1f} min", flush=True)  # fmt: skip
     total = time.perf_counter() - began
     notes = [
@@ -328,7 +329,7 @@ def simulate(
         f"whole comparison: {total / 60:.1f} min with {parallel} policies at a time on {os.cpu_count()} cores",
         *{outputs[p]["note"] for p in outputs},
     ]
-    (out / "live_auc.png").write_bytes(auc_plot_png(results))
+    (out / "live_metric.png").write_bytes(live_plot_png(results))
     (out / "results.json").write_text(json.dumps({p: r.to_dict() for p, r in results.items()}, indent=1))
     report = out / "report.md"
     report.write_text(report_markdown(results, f"Continuous-training policies: {spec.name}", notes))

@@ -26,9 +26,10 @@ def test_simulation_runs_each_policy_through_the_loop_and_reports(tmp_path: Path
     assert static["days"] == daily["days"] == days
     # Every flight of every day was answered and logged, by either policy.
     assert static["served"] == daily["served"] and min(static["served"]) > 800
-    assert all(0.5 < auc < 0.95 for auc in static["auc"] + daily["auc"])
+    assert all(0.5 < auc < 0.95 for auc in static["live"] + daily["live"])
     # The first day is served by the same bootstrap champion under both policies.
-    assert static["auc"][0] == pytest.approx(daily["auc"][0])
+    assert static["metric"] == daily["metric"] == "auc"
+    assert static["live"][0] == pytest.approx(daily["live"][0])
     assert static["retrainings"] == 0 and daily["retrainings"] == DAYS
     assert daily["triggers"] == {"schedule": DAYS}
     registry = f"sqlite:///{out / 'daily' / 'mlflow' / 'mlflow.db'}"
@@ -41,4 +42,4 @@ def test_simulation_runs_each_policy_through_the_loop_and_reports(tmp_path: Path
 
     text = report.read_text()
     assert "| static | 4 |" in text and "| daily | 4 |" in text
-    assert (out / "live_auc.png").read_bytes().startswith(b"\x89PNG")
+    assert (out / "live_metric.png").read_bytes().startswith(b"\x89PNG")

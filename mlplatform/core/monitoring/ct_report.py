@@ -1,7 +1,8 @@
-"""The continuous-training policy report: live AUC per day per policy, and what each policy cost.
+"""The continuous-training policy report: the live metric per day per policy, and what each cost.
 
 Plain Python over the simulation's results (``mlplatform simulate``): a markdown report with the
-summary table and a PNG of live AUC per day (a 7-day rolling mean, so a week's trend reads at a
+summary table and a PNG of the live metric per day (the task's: AUC, accuracy or R², each
+higher-is-better) (a 7-day rolling mean, so a week's trend reads at a
 glance; the table's means are over the raw days). The targets of the comparison are judged here
 too, so the report says met or not met in figures.
 """
@@ -24,11 +25,11 @@ ROLLING_DAYS = 7
 
 @dataclass
 class PolicyResult:
-    """One policy's run: live AUC of what was served each day, and the work it took."""
+    """One policy's run: the live metric (``metric``) of what was served each day, and the work it took."""
 
     policy: str
     days: list[str] = field(default_factory=list)
-    auc: list[float] = field(default_factory=list)
+    live: list[float] = field(default_factory=list)
     served: list[int] = field(default_factory=list)
     retrainings: int = 0
     approved: int = 0
@@ -36,18 +37,19 @@ class PolicyResult:
     rollbacks: int = 0
     seconds: float = 0.0
     triggers: dict[str, int] = field(default_factory=dict)
+    metric: str = "auc"
 
     @property
-    def mean_auc(self) -> float:
-        measured = [a for a in self.auc if not math.isnan(a)]
+    def mean_live(self) -> float:
+        measured = [a for a in self.live if not math.isnan(a)]
         return float(np.mean(measured)) if measured else math.nan
 
     def to_dict(self) -> dict:
-        return {**self.__dict__, "mean_auc": self.mean_auc}
+        return {**self.__dict__, "mean_live": self.mean_live}
 
     @classmethod
     def from_dict(cls, data: dict) -> PolicyResult:
-        return cls(**{k: v for k, v in data.items() if k != "mean_auc"})
+        return cls(**{k: v for k, v in data.items() if k != "mean_live"})
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,11 @@ def target_checks(results: dict[str, PolicyResult]) -> list[TargetCheck]:
     if not {"triggered", "daily", "static", "weekly"} <= results.keys():
         return []
     triggered, daily = results["triggered"], results["daily"]
-    gap = daily.mean_auc - triggered.mean_auc
+    metric = triggered.metric
+    gap = daily.mean_live - triggered.mean_live
     share = triggered.retrainings / daily.retrainings if daily.retrainings else math.inf
     checks = [
-        TargetCheck("triggered vs daily mean live AUC", f"{-gap:+.4f}", ">= -0.005", gap <= 0.005),
+        TargetCheck(f"triggered vs daily mean live {metric}", f"{-gap:+.4f}", ">= -0.005", gap <= 0.005),
         TargetCheck(
             "triggered / daily retrainings",
             f"{triggered.retrainings} / {daily.retrainings} = {share:.2f}",
@@ -76,8 +79,10 @@ def target_checks(results: dict[str, PolicyResult]) -> list[TargetCheck]:
         ),
     ]
     for other in ("static", "weekly"):
-        diff = triggered.mean_auc - results[other].mean_auc
-        checks.append(TargetCheck(f"triggered vs {other} mean live AUC", f"{diff:+.4f}", "> 0", diff > 0))
+        diff = triggered.mean_live - results[other].mean_live
+        checks.append(
+            TargetCheck(f"triggered vs {other} mean live {metric}", f"{diff:+.4f}", "> 0", diff > 0)
+        )
     return checks
 
 
@@ -90,16 +95,18 @@ def rolling_mean(values: Sequence[float], window: int = ROLLING_DAYS) -> list[fl
     return out
 
 
-def auc_plot_png(results: dict[str, PolicyResult]) -> bytes:
+def live_plot_png(results: dict[str, PolicyResult]) -> bytes:
     figure, axis = plt.subplots(figsize=(10, 4.5))
     for name, result in results.items():
         x = np.arange(len(result.days))
-        axis.plot(x, rolling_mean(result.auc), label=f"{name} (mean {result.mean_auc:.4f})", linewidth=1.4)
+        axis.plot(x, rolling_mean(result.live), label=f"{name} (mean {result.mean_live:.4f})", linewidth=1.4)
     first = next(iter(results.values()))
+    metric = first.metric
     ticks = [i for i, day in enumerate(first.days) if day.endswith("-01")]
     axis.set_xticks(ticks, [first.days[i][:7] for i in ticks], rotation=45)
     axis.set(
-        ylabel=f"live AUC ({ROLLING_DAYS}-day rolling mean)", title="Live AUC of the served model, per policy"
+        ylabel=f"live {metric} ({ROLLING_DAYS}-day rolling mean)",
+        title=f"Live {metric} of the served model, per policy",
     )
     axis.grid(alpha=0.3)
     axis.legend(loc="lower left")
@@ -110,16 +117,17 @@ def auc_plot_png(results: dict[str, PolicyResult]) -> bytes:
 
 
 def report_markdown(results: dict[str, PolicyResult], title: str, notes: Sequence[str] = ()) -> str:
+    metric = next(iter(results.values())).metric if results else "auc"
     lines = [
         f"# {title}",
         "",
-        "| policy | days | mean live AUC | retrainings | approved | promoted | rollbacks | triggers | wall time |",
+        f"| policy | days | mean live {metric} | retrainings | approved | promoted | rollbacks | triggers | wall time |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for result in results.values():
         triggers = ", ".join(f"{k} {v}" for k, v in sorted(result.triggers.items())) or "-"
         lines.append(
-            f"| {result.policy} | {len(result.days)} | {result.mean_auc:.4f} | {result.retrainings} | "
+            f"| {result.policy} | {len(result.days)} | {result.mean_live:.4f} | {result.retrainings} | "
             f"{result.approved} | {result.promotions} | {result.rollbacks} | {triggers} | "
             f"{result.seconds / 60:.1f} min |"
         )
@@ -127,6 +135,6 @@ def report_markdown(results: dict[str, PolicyResult], title: str, notes: Sequenc
     if checks:
         lines += ["", "| target | measured | wanted | met? |", "| --- | --- | --- | --- |"]
         lines += [f"| {c.name} | {c.value} | {c.target} | {'yes' if c.met else 'NO'} |" for c in checks]
-    lines += ["", "![live AUC per day](live_auc.png)", ""]
+    lines += ["", f"![live {metric} per day](live_metric.png)", ""]
     lines += [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"

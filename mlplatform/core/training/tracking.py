@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import version as installed
 from pathlib import Path
@@ -59,11 +60,14 @@ def log_training(
     params: dict,
     data_versions: dict[str, str],
     tags: dict[str, str],
+    classes: Sequence[str] = (),
 ) -> RegisteredModel:
+    """``classes``: a multiclass model's class names, the columns of its output (one probability
+    each); other models output one number per row."""
     features = result.model.encoding.features
     signature = ModelSignature(
         inputs=Schema([ColSpec("double", name) for name in features]),
-        outputs=Schema([ColSpec("double")]),
+        outputs=Schema([ColSpec("double", c) for c in classes] or [ColSpec("double")]),
     )
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{model_name}-{as_of}", tags=tags) as run:
         mlflow.log_params(

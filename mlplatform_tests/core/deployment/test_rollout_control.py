@@ -13,6 +13,7 @@ from mlplatform.core.deployment.rollout import RegistryState
 from mlplatform.core.deployment.rollout_control import VariantStats, judge, stage_limits
 from mlplatform.core.monitoring.live import stage_statistics
 from mlplatform.core.spec import RolloutSpec, RolloutStage
+from mlplatform.core.task import Task
 
 SPEC = RolloutSpec(
     strategy="canary",
@@ -157,3 +158,42 @@ def test_stage_statistics_count_errors_from_the_status_column() -> None:
     _, challenger, spread = stage_statistics(log, "1", "2", None, ["flight"], "delayed")
     assert (challenger.requests, challenger.errors, challenger.labelled) == (100, 5, 0)
     assert spread is None  # no champion traffic to compare with
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "regression"])
+def test_stage_statistics_judge_each_task_by_its_own_spread_and_live_metric(kind: str) -> None:
+    """A multiclass challenger that answers one class, or a regression challenger that answers one
+    value, has collapsed; a healthy one compares by accuracy or R² on the labels that arrived."""
+    rng = np.random.default_rng(4)
+    task = Task("multiclass", ("a", "b", "c")) if kind == "multiclass" else Task("regression")
+
+    def right(y: np.ndarray) -> np.ndarray:
+        """Answers a good model gives: 80% of classes right (the rest at random), or values near."""
+        if kind == "multiclass":
+            return np.where(rng.uniform(size=len(y)) < 0.8, y, rng.integers(0, 3, len(y)))
+        return y + rng.normal(0, 3, len(y))
+
+    if kind == "multiclass":
+        truth, collapsed = rng.integers(0, 3, 1400).astype(float), np.full(400, 1.0)
+    else:
+        truth, collapsed = rng.normal(30, 10, 1400), np.full(400, 30.0)
+    labels = pl.DataFrame({"flight": list(range(1400)), "target": truth})
+    champion_log = _log(rng, "champion", "1", right(truth[:1000]), 0)
+    healthy = pl.concat([champion_log, _log(rng, "challenger", "2", right(truth[1000:]), 1000)])
+    constant = pl.concat([champion_log, _log(rng, "challenger", "2", collapsed, 1000)])
+
+    champion, challenger, spread = stage_statistics(healthy, "1", "2", labels, ["flight"], "target", task)
+    _, stuck, collapsed_spread = stage_statistics(constant, "1", "2", labels, ["flight"], "target", task)
+
+    expected = 0.8 + 0.2 / 3 if kind == "multiclass" else 1 - 9 / 100
+    assert champion.live == pytest.approx(expected, abs=0.05)
+    assert challenger.live == pytest.approx(expected, abs=0.07)
+    assert spread == pytest.approx(1.0, abs=0.15) and collapsed_spread == 0.0
+    assert (
+        judge(_state("canary", 1), SPEC, 6.0, champion, challenger, spread, task.live_metric).action
+        != "rollback"
+    )
+    verdict = judge(_state("canary", 1), SPEC, 6.0, champion, stuck, collapsed_spread, task.live_metric)
+    assert verdict.action == "rollback" and "scores collapsed" in verdict.summary
+    # Its live metric is far below the champion's too, and named as the task's.
+    assert f"live {task.live_metric} " in verdict.summary

@@ -8,7 +8,7 @@ import pytest
 
 from mlplatform.core.monitoring.ct_report import (
     PolicyResult,
-    auc_plot_png,
+    live_plot_png,
     report_markdown,
     rolling_mean,
     target_checks,
@@ -46,10 +46,10 @@ def test_targets_need_all_four_policies() -> None:
     assert target_checks({"static": _result("static", 0.7, 0)}) == []
 
 
-def test_mean_auc_skips_days_without_labels() -> None:
+def test_mean_live_metric_skips_days_without_labels() -> None:
     result = PolicyResult("static", ["a", "b", "c"], [0.6, math.nan, 0.8], [1, 0, 1])
-    assert result.mean_auc == pytest.approx(0.7)
-    assert math.isnan(PolicyResult("static", ["a"], [math.nan], [0]).mean_auc)
+    assert result.mean_live == pytest.approx(0.7)
+    assert math.isnan(PolicyResult("static", ["a"], [math.nan], [0]).mean_live)
 
 
 def test_rolling_mean_uses_the_last_week_and_skips_gaps() -> None:
@@ -66,7 +66,18 @@ def test_report_has_the_table_the_targets_and_the_plot() -> None:
     text = report_markdown(results, "CT policies", ["note one"])
     assert "| daily | 10 | 0.6900 | 10 |" in text
     assert "| triggered / daily retrainings | 2 / 10 = 0.20 | <= 0.25 | yes |" in text
-    assert "![live AUC per day](live_auc.png)" in text and "- note one" in text
+    assert "![live auc per day](live_metric.png)" in text and "- note one" in text
     round_trip = PolicyResult.from_dict(results["daily"].to_dict())
     assert round_trip == results["daily"]
-    assert auc_plot_png(results).startswith(b"\x89PNG")
+    assert live_plot_png(results).startswith(b"\x89PNG")
+
+
+def test_the_report_names_the_task_live_metric() -> None:
+    results = {
+        p: PolicyResult(p, list(DAYS), [0.41] * len(DAYS), [900] * len(DAYS), retrainings=n, metric="r2")
+        for p, n in (("static", 0), ("weekly", 2), ("daily", 10), ("triggered", 2))
+    }
+    text = report_markdown(results, "CT policies")
+    assert "| policy | days | mean live r2 |" in text
+    assert "| triggered vs daily mean live r2 | -0.0000 | >= -0.005 | yes |" in text
+    assert "![live r2 per day](live_metric.png)" in text
