@@ -171,8 +171,8 @@ def mlflow_server(
     server = MlflowServer(tmp_path)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-    server.start()
     try:
+        server.start()  # inside: a server that fails to start in time is still stopped
         mlflow.set_tracking_uri(server.uri)
         mlflow.set_registry_uri(server.uri)
         client = MlflowClient(server.uri, server.uri)
