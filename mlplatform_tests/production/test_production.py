@@ -405,6 +405,8 @@ def test_probes_and_the_image_health_check_pass(platform: Platform) -> None:
         assert health
 
 
+# dagster_graphql's client calls gql's execute() the way gql 4 deprecates (third-party, by name).
+@pytest.mark.filterwarnings("ignore:Using variable_values and operation_name arguments:DeprecationWarning")
 def test_landed_days_become_a_model_the_containerized_service_answers_with(platform: Platform) -> None:
     from dagster_graphql import DagsterGraphQLClient
 
