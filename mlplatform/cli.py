@@ -338,6 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "verbose", False):
         os.environ[VERBOSE_ENV] = "1"
+    else:
+        # MLflow draws a progress bar for every artifact download (each model load): noise on a
+        # console that prints one line per step.
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         if args.command == "up" or hasattr(args, "pipeline"):
             _report_broken(getattr(args, "pipeline", None))
