@@ -25,6 +25,7 @@ from mlplatform.core.spec import PipelineSpec
 from mlplatform.core.training.tracking import load_version
 from mlplatform.serving.app import build_pipeline, create_app
 from mlplatform.serving.prediction_log import PredictionLog
+from mlplatform_tests.core.evaluation.test_model_gates import GATE_NAMES
 from mlplatform_tests.harness import Harness, failure_messages
 
 START, DAYS, AS_OF = dt.date(2024, 3, 1), 11, "2024-03-11"
@@ -190,18 +191,7 @@ def test_a_pipeline_of_each_task_trains_gates_serves_and_is_measured_live(
         "| plant | north |" in evaluation["slices"].value
         and "| plant | south |" in evaluation["slices"].value
     )
-    assert json.loads(json.dumps(evaluation["gates"].value)) == dict.fromkeys(
-        [
-            "metric_floors",
-            "beats_champion",
-            "slice_disparity",
-            "latency",
-            "determinism",
-            "robustness",
-            "training_converged",
-        ],
-        True,
-    )
+    assert json.loads(json.dumps(evaluation["gates"].value)) == dict.fromkeys(GATE_NAMES, True)
     model = load_version(harness.spec.name, "1")
     outputs = mlflow.models.get_model_info(f"models:/{harness.spec.name}/1").signature.outputs.input_names()
     assert outputs == (CLASSES if task == "multiclass" else [0])  # one unnamed column
