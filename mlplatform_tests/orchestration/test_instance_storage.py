@@ -150,3 +150,36 @@ def test_a_range_run_records_one_planned_event_and_every_partitions_materializat
 
     assert len(planned) == 1
     assert materialized == {f"2013-01-{d:02d}" for d in range(1, 11)}
+
+
+def _schema(db: Path) -> tuple[list[tuple[str, str]], list[str], str]:
+    with sqlite3.connect(db) as connection:
+        tables = connection.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall()
+        stamped = [row[0] for row in connection.execute("SELECT version_num FROM alembic_version")]
+        journal = connection.execute("PRAGMA journal_mode").fetchone()[0]
+    return tables, stamped, journal
+
+
+@pytest.mark.parametrize("new_index", [True, False], ids=["new-instance", "existing-index"])
+def test_a_new_runs_database_is_the_one_dagster_creates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_index: bool
+) -> None:
+    """The tuned storage creates and stamps run and index databases itself (Dagster's migration
+    scripts parsed once per process): the same tables, indexes, alembic revision and WAL mode as
+    Dagster's own SQLite storage, so either class opens an instance the other wrote."""
+    found = {}
+    for name, yaml in [("dagster", ""), ("tuned", (REPO / "dagster.yaml").read_text())]:
+        home = tmp_path / name
+        home.mkdir()
+        (home / "dagster.yaml").write_text(yaml)
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        if not new_index:  # the index exists before the storage opens it: stamped by _initdb in _connect
+            with dg.DagsterInstance.get():
+                pass
+        with dg.DagsterInstance.get() as instance:
+            run_id = after_the_kill.execute_in_process(instance=instance).run_id
+        events = home / "history" / "runs"
+        found[name] = (_schema(events / f"{run_id}.db"), _schema(events / "index.db"))
+    assert found["tuned"] == found["dagster"]
+    (run_tables, run_stamp, run_journal), _ = found["tuned"]
+    assert len(run_tables) > 3 and len(run_stamp) == 1 and run_journal == "wal"
