@@ -4,7 +4,8 @@ Why one step: a run that stores some tables and not others leaves the warehouse 
 itself (``raw`` of the new delivery beside ``features`` of the old one, when the leakage gate
 blocked). Here every selected table of every partition of the run is built and gated first, and
 only when no blocking gate closed is anything written: a run stores everything it was asked for or
-changes nothing, across tables, not per asset. Each table keeps its own asset key, checks and
+changes nothing, across tables, not per asset. The writes are one commit (``core.data.commit``), so
+a process killed while writing leaves all of them or none once the next run has recovered it. Each table keeps its own asset key, checks and
 lineage in the UI; the multi-asset is subsettable, so ``features`` alone can be rebuilt from the
 stored ``raw`` (declarative automation does that when a table is ingested without it).
 
@@ -17,6 +18,7 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
+from mlplatform.core.data.commit import Write, recover, write_all
 from mlplatform.core.data.contracts import build_schema, validate_days
 from mlplatform.core.data.ingest import ingest_files, ingest_table
 from mlplatform.core.data.warehouse import ParquetWarehouse
@@ -97,6 +99,8 @@ def daily_data_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) ->
         context: dg.AssetExecutionContext, warehouse: Warehouse, landing: LandingZone, alerts: AlertNotifier
     ):
         store = warehouse.store()
+        for line in recover(store):  # a run killed while it published: completed before this one reads
+            context.log.warning(line)
         days = list(context.partition_keys)
         selected = [n for n in key if key[n] in context.selected_asset_keys]
         gates: Gates = {}
@@ -116,11 +120,14 @@ def daily_data_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) ->
         if "features" in selected:
             frames["features"], gates["features"] = _features(spec, store, contract, days, frames)
         yield from _stop_if_blocked(context, spec, key, gates, alerts)
-        for name in selected:
-            written = []
-            for day in days:
-                stored = store.write(spec.name, name, frames[name][day], day)
-                written.append({"day": day, "rows": stored.rows, "data_version": stored.data_version})
+        writes = [Write(spec.name, name, day, frames[name][day]) for name in selected for day in days]
+        stored = write_all(store, writes)  # one commit: a crash leaves all of it or none
+        for n, name in enumerate(selected):
+            table = stored[n * len(days) : (n + 1) * len(days)]
+            written = [
+                {"day": d, "rows": s.rows, "data_version": s.data_version}
+                for d, s in zip(days, table, strict=True)
+            ]
             yield _materialized(spec, key[name], name, days, written, frames[name])
         # After the materializations, so each evaluation targets the one its partition just got
         # (the UI shows a partition's check result only against its latest materialization).
@@ -146,6 +153,21 @@ def _features(
 ) -> tuple[dict[str, pl.DataFrame], dict[str, list[GateResult]]]:
     """Each day's features from this run's tables (or the stored ones not in the run). A day whose
     input was blocked is not built: its input's gates already say why the run stops."""
+    absent: dict[str, list[str]] = {}
+    for name in ["raw", *spec.daily_references]:
+        if name not in frames:  # read from the warehouse: every day must be there
+            stored = set(store.days(spec.name, name))
+            absent[name] = [d for d in days if d not in stored]
+    if any(absent.values()):
+        needs = "; ".join(
+            f"{name} for {len(d)} day(s) {', '.join(d[:5])}{' ...' if len(d) > 5 else ''}"
+            for name, d in absent.items()
+            if d
+        )
+        raise dg.Failure(
+            f"{spec.name}: features need {needs}, neither stored nor ingested in this run, so nothing "
+            "was written; ingest those days first (select the tables with features)."
+        )
     static = {name: store.read(spec.name, name) for name in spec.static_references}
     built: dict[str, pl.DataFrame] = {}
     gates: dict[str, list[GateResult]] = {}
@@ -201,6 +223,11 @@ def _stop_if_blocked(
                 yield gate_evaluation(key[name], gate, day, targets.get(day))
     lines = [f"{name} {day}: {gate.name}: {gate.summary}" for name, day, gate in blocked]
     unchanged = ", ".join(gates)
+    where = "; ".join(
+        f"{name} on {', '.join(sorted({d for n, d, _ in blocked if n == name}))}"
+        for name in gates
+        if any(n == name for n, _, _ in blocked)
+    )
     alerts.send(
         "gate_failed",
         spec.name,
@@ -209,8 +236,9 @@ def _stop_if_blocked(
         log=context.log,
     )
     raise dg.Failure(
-        description=f"{spec.name}: {len(lines)} blocking gate(s) closed, so no partition of "
-        f"{unchanged} was written in this run.\n" + "\n".join(lines[:20]),
+        description=f"{spec.name}: {len(lines)} blocking gate(s) closed ({where}), so no partition of "
+        f"{unchanged} was written in this run ({day_range_label(list(context.partition_keys))}).\n"
+        + "\n".join(lines[:20]),
         metadata={"blocked": sorted({f"{name} {day}" for name, day, _ in blocked})},
     )
 

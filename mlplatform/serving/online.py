@@ -139,7 +139,8 @@ class OnlineFeatures:
                 parts.append(
                     version.frame[sorted(n for value in wanted for n in version.rows.get(value, ()))]
                 )
-            refs[name] = parts[0] if len(parts) == 1 else pl.concat(parts)
+            # Diagonal: a reference that keeps undeclared columns has days with and without them.
+            refs[name] = parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal")
         return refs
 
     def frame(self, columns: dict[str, list]) -> pl.DataFrame:

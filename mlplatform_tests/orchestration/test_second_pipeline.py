@@ -1,22 +1,20 @@
 """A second pipeline from a defs.yaml and a feature function alone: no platform code changes.
 
-The test writes a small project of its own (machine sensor readings, other column names, a
-static reference table, a date-typed partition column), loads it the way Dagster loads the real
-code location, and runs it from landing files to an evaluated, registered model.
+The test writes a small project of its own (the machine readings of ``machines``, other column
+names, a static reference table, a date-typed partition column), loads it the way Dagster loads
+the real code location, and runs it from landing files to an evaluated, registered model.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import textwrap
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
-import polars as pl
 import pytest
 
 from mlplatform.core.pipelines import load_spec
+from mlplatform_tests import machines
 from mlplatform_tests.harness import Harness, failure_messages
 
 ASSETS = ["raw", "machines", "features", "model", "evaluation", "candidate"]
@@ -41,6 +39,7 @@ attributes:
         temperature_c: {type: float, min: -50, max: 200}
         vibration_mm_s: {type: float, nullable: true, min: 0}
         line: {type: str, allowed: [A, B, C]}
+        plant: {type: str, allowed: [north, south]}
         downtime_minutes: {type: float, nullable: true, post_event: true}
     references:
       machines:
@@ -92,39 +91,6 @@ def _write_project(root: Path) -> None:
     )
 
 
-def _write_landing(landing: Path, days: int) -> None:
-    rng = np.random.default_rng(3)
-    machines = [f"M{n:03d}" for n in range(60)]
-    (landing / "static").mkdir(parents=True)
-    pl.DataFrame({"machine_id": machines, "installed_year": rng.integers(1995, 2024, 60)}).write_parquet(
-        landing / "static" / "machines.parquet"
-    )
-    (landing / "readings").mkdir()
-    for offset in range(days):
-        day = dt.date(2024, 3, 1) + dt.timedelta(days=offset)
-        n = 300
-        temperature = rng.normal(70, 12, n)
-        vibration = rng.gamma(2.0, 2.0, n)
-        risk = 1 / (1 + np.exp(-(0.12 * (temperature - 80) + 0.5 * (vibration - 5))))
-        downtime = np.where(rng.random(n) < risk, rng.uniform(31, 240, n), rng.uniform(0, 20, n))
-        pl.DataFrame(
-            {
-                "machine_id": rng.choice(machines, n),
-                "taken_at": [
-                    dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) + dt.timedelta(minutes=4 * i)
-                    for i in range(n)
-                ],
-                "reading_date": [day] * n,
-                "temperature_c": temperature,
-                "vibration_mm_s": vibration,
-                "line": rng.choice(["A", "B", "C"], n),
-                "downtime_minutes": np.where(rng.random(n) < 0.05, np.nan, downtime),
-            }
-        ).with_columns(pl.col("downtime_minutes").fill_nan(None)).write_parquet(
-            landing / "readings" / f"{day.isoformat()}.parquet"
-        )
-
-
 def test_second_pipeline_runs_from_its_defs_yaml_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, instance: dg.DagsterInstance
 ) -> None:
@@ -137,7 +103,7 @@ def test_second_pipeline_runs_from_its_defs_yaml_alone(
     keys = {k.to_user_string() for k in location.resolve_asset_graph().get_all_asset_keys()}
     assert keys == {f"machine_failure/{n}" for n in ASSETS}
     harness.assets = list(loaded.assets or [])
-    _write_landing(harness.landing, days=10)
+    machines.write_landing(harness.landing, days=10, seed=3, missing_downtime=0.05)
 
     assert harness.materialize(["machines"]).success
     data = harness.materialize(["raw", "features"], first="2024-03-01", last="2024-03-10")

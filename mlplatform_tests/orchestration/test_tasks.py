@@ -17,18 +17,17 @@ from pathlib import Path
 import dagster as dg
 import httpx
 import mlflow
-import numpy as np
-import polars as pl
 import pytest
 
 from mlplatform.core.spec import PipelineSpec
 from mlplatform.core.training.tracking import load_version
 from mlplatform.serving.app import build_pipeline, create_app
 from mlplatform.serving.prediction_log import PredictionLog
+from mlplatform_tests import machines
 from mlplatform_tests.core.evaluation.test_model_gates import GATE_NAMES
 from mlplatform_tests.harness import Harness, failure_messages
 
-START, DAYS, AS_OF = dt.date(2024, 3, 1), 11, "2024-03-11"
+DAYS, AS_OF = 11, "2024-03-11"
 CLASSES = ["none", "short", "long"]
 LABELS = {
     "multiclass": {
@@ -43,99 +42,16 @@ LABELS = {
 GAPS = {"multiclass": {"accuracy": 0.5}, "regression": {"mae": 60.0}}
 
 
-def machine_features(readings: pl.DataFrame, references: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    return readings.join(references["machines"], on="machine_id", how="left").with_columns(
-        machine_age=2024 - pl.col("installed_year"), hour=pl.col("taken_at").dt.hour()
-    )
-
-
 def machine_spec(task: str) -> PipelineSpec:
-    return PipelineSpec.model_validate(
-        {
-            "name": f"machine_{task}",
-            "task": task,
-            "source": {
-                "path": "readings/{day}.parquet",
-                "format": "parquet",
-                "partition_expr": "reading_date",
-                "start_date": START,
-            },
-            "schema": {
-                "primary_key": ["machine_id", "taken_at"],
-                "columns": {
-                    "machine_id": {"type": "str"},
-                    "taken_at": {"type": "datetime"},
-                    "reading_date": {"type": "date"},
-                    "temperature_c": {"type": "float"},
-                    "vibration_mm_s": {"type": "float", "min": 0},
-                    "line": {"type": "str", "allowed": ["A", "B", "C"]},
-                    "plant": {"type": "str", "allowed": ["north", "south"]},
-                    "downtime_minutes": {"type": "float", "nullable": True, "min": 0, "post_event": True},
-                },
-            },
-            "references": {
-                "machines": {
-                    "path": "static/machines.parquet",
-                    "key": ["machine_id"],
-                    "schema": {
-                        "primary_key": ["machine_id"],
-                        "columns": {"machine_id": {"type": "str"}, "installed_year": {"type": "int"}},
-                    },
-                }
-            },
-            "entity": ["machine_id", "taken_at"],
-            "timestamp": "taken_at",
-            "label": LABELS[task],
-            "features": {
-                "function": f"{__name__}:machine_features",
-                "categorical": ["line"],
-                "numeric": ["temperature_c", "vibration_mm_s", "machine_age", "hour"],
-            },
-            "model": {
-                "params": {"learning_rate": 0.1, "num_leaves": 15},
-                "num_boost_round": 80,
-                "early_stopping_rounds": 10,
-                "train_days": 6,
-                "validation_days": 2,
-                "test_days": 2,
-                "min_rows": 500,
-            },
-            "gates": {"slice_columns": ["line", "plant"], "slice_gaps": GAPS[task], "min_slice_rows": 50},
-            "rollout": {"min_labelled": 100},
-            # One day of 300 readings: its live figure may sit this far from the test days' own.
-            "monitoring": {"max_live_drop": 0.15},
-        }
+    return machines.machine_spec(
+        f"machine_{task}",
+        task,
+        LABELS[task],
+        gates={"slice_columns": ["line", "plant"], "slice_gaps": GAPS[task], "min_slice_rows": 50},
+        rollout={"min_labelled": 100},
+        # One day of 300 readings: its live figure may sit this far from the test days' own.
+        monitoring={"max_live_drop": 0.15},
     )
-
-
-def write_landing(landing: Path) -> None:
-    rng = np.random.default_rng(5)
-    machines = [f"M{n:03d}" for n in range(60)]
-    (landing / "static").mkdir(parents=True)
-    pl.DataFrame({"machine_id": machines, "installed_year": rng.integers(1995, 2024, 60)}).write_parquet(
-        landing / "static" / "machines.parquet"
-    )
-    (landing / "readings").mkdir()
-    for offset in range(DAYS):
-        day = START + dt.timedelta(days=offset)
-        n = 300
-        temperature, vibration = rng.normal(70, 12, n), rng.gamma(2.0, 2.0, n)
-        downtime = np.maximum(0, 40 + 1.5 * (temperature - 70) + 6 * (vibration - 4) + rng.normal(0, 8, n))
-        pl.DataFrame(
-            {
-                "machine_id": rng.choice(machines, n),
-                "taken_at": [
-                    dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) + dt.timedelta(minutes=4 * i)
-                    for i in range(n)
-                ],
-                "reading_date": [day] * n,
-                "temperature_c": temperature,
-                "vibration_mm_s": vibration,
-                "line": rng.choice(["A", "B", "C"], n),
-                "plant": rng.choice(["north", "south"], n),
-                "downtime_minutes": downtime,
-            }
-        ).write_parquet(landing / "readings" / f"{day.isoformat()}.parquet")
 
 
 async def _serve(harness: Harness, records: list[dict]) -> list[dict]:
@@ -161,11 +77,11 @@ def test_a_pipeline_of_each_task_trains_gates_serves_and_is_measured_live(
     task: str, tmp_path: Path, instance: dg.DagsterInstance
 ) -> None:
     harness = Harness(machine_spec(task), tmp_path, instance)
-    write_landing(harness.landing)
-    last = (START + dt.timedelta(days=DAYS - 1)).isoformat()
+    machines.write_landing(harness.landing, DAYS, seed=5)
+    last = (machines.START + dt.timedelta(days=DAYS - 1)).isoformat()
     for result in (
         harness.materialize(["machines"]),
-        harness.materialize(["raw", "features"], first=START.isoformat(), last=last),
+        harness.materialize(["raw", "features"], first=machines.START.isoformat(), last=last),
         harness.materialize(["model", "evaluation", "candidate"], partition=AS_OF),
     ):
         assert result.success, failure_messages(result)

@@ -16,7 +16,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from mlplatform.core.data.commit import Write, recover, write_all
 from mlplatform.core.data.sql import connect
+from mlplatform.core.data.storage import ObjectStoreFiles
 from mlplatform.core.data.warehouse import ParquetWarehouse
 from mlplatform.core.pipelines import load_spec
 from mlplatform.orchestration.resources import (
@@ -25,6 +27,7 @@ from mlplatform.orchestration.resources import (
     warehouse_from_environment,
 )
 from mlplatform.serving.prediction_log import PredictionLog, read_log
+from mlplatform_tests.core.data.test_warehouse import read_days_with_and_without_a_kept_extra_column
 from mlplatform_tests.harness import Harness, failure_messages, small_window
 from mlplatform_tests.log_rows import log_rows
 
@@ -141,6 +144,37 @@ def test_a_reader_sees_the_old_partition_or_the_new_one_while_it_is_rewritten(bu
 
     assert store.read("pipe", "raw", "2013-01-01").equals(small)  # the last write wins
     assert _objects(store) == ["pipe/raw/day=2013-01-01/data.parquet"]
+
+
+def test_read_days_unions_the_columns_of_days_with_and_without_an_extra_column(bucket: str) -> None:
+    read_days_with_and_without_a_kept_extra_column(ParquetWarehouse(f"{bucket}/warehouse"))
+
+
+def test_a_commit_cut_after_its_journal_is_finished_by_recover(
+    bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ParquetWarehouse(f"{bucket}/warehouse")
+    old, new = pl.DataFrame({"id": [1]}), pl.DataFrame({"id": [1, 2]})
+    store.write("pipe", "raw", old, DAYS[0])
+    move = ObjectStoreFiles.move
+
+    def cut_after_one(self: ObjectStoreFiles, source: str, target: str) -> bool:
+        if target.endswith(f"day={DAYS[1]}/data.parquet"):
+            raise OSError("the process died here")
+        return move(self, source, target)
+
+    monkeypatch.setattr(ObjectStoreFiles, "move", cut_after_one)
+    with pytest.raises(OSError, match="died"):
+        write_all(store, [Write("pipe", "raw", day, new) for day in DAYS])
+    monkeypatch.undo()
+    assert store.days("pipe", "raw") == DAYS[:1]  # half published: day 01 new, 02 and 03 missing
+
+    # The staged file of day 01 is gone (moved): recovering copies the other two and skips it.
+    (finished,) = recover(store)
+    assert finished.endswith("published 2 of its 3 file(s)")
+    assert store.read_days("pipe", "raw", DAYS).height == 3 * new.height
+    assert _objects(store) == [f"pipe/raw/day={day}/data.parquet" for day in DAYS]
+    assert recover(store) == []
 
 
 def test_prediction_log_flushes_to_the_bucket_and_the_asset_loads_it(

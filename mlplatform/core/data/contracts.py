@@ -75,7 +75,8 @@ def validate_days(
     owner = pl.Series("day", [d for d in days for _ in range(frames[d].height)], dtype=pl.String)
     row = pl.Series("row", [n for d in days for n in range(1, frames[d].height + 1)], dtype=pl.Int64)
     try:
-        contract.validate(pl.concat(list(frames.values())), lazy=True)
+        # Diagonal: days of a table that keeps undeclared columns may differ in those columns.
+        contract.validate(pl.concat(list(frames.values()), how="diagonal"), lazy=True)
         return {d: pl.DataFrame(schema=FAILURE_COLUMNS) for d in days}
     except pa.errors.SchemaErrors as errors:
         cases = errors.failure_cases.with_columns(

@@ -28,8 +28,11 @@ def connect(store: ParquetWarehouse) -> tuple[duckdb.DuckDBPyConnection, list[st
         pipeline, table, partitioned = stored.pipeline, stored.table, stored.partitioned
         files = store.glob(pipeline, table) if partitioned else store.partition_uri(pipeline, table)
         view = f"{pipeline}_{table}"
+        # union_by_name: without it DuckDB takes the first file's columns and silently drops a
+        # column that later days of a table with ``extra_columns: ignore`` have.
         connection.execute(
-            f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{files}', hive_partitioning = {partitioned})"
+            f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{files}', "
+            f"hive_partitioning = {partitioned}, union_by_name = true)"
         )
         views.append(view)
     return connection, views

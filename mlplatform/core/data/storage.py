@@ -19,10 +19,13 @@ S3-compatible server from ``MLPLATFORM_S3_ENDPOINT_URL``; nothing here stores or
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import shutil
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 
 import polars as pl
@@ -51,6 +54,19 @@ class Files(ABC):
         """Replace the file at ``path`` with ``payload`` atomically (create it if new)."""
 
     @abstractmethod
+    def move(self, source: str, target: str) -> bool:
+        """Replace ``target`` with the file at ``source`` atomically and remove ``source``; False
+        when ``source`` is gone (another process moved it first)."""
+
+    @abstractmethod
+    def delete(self, path: str) -> None:
+        """Remove a file if it is there."""
+
+    @abstractmethod
+    def delete_tree(self, folder: str) -> None:
+        """Remove a folder and everything under it, if it is there."""
+
+    @abstractmethod
     def exists(self, path: str) -> bool: ...
 
     @abstractmethod
@@ -60,7 +76,7 @@ class Files(ABC):
     def read_parquet(self, paths: list[str], schema: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
         """The files concatenated in the given order (at least one). With a ``schema``, a file
         without one of its columns (written before the column existed) gets it as nulls; without,
-        every file must have the same columns (a warehouse partition must have its table's)."""
+        the columns are the union of the files' (see ``union_schema``)."""
 
     @abstractmethod
     def parquet_rows(self, path: str) -> int:
@@ -96,6 +112,22 @@ class LocalFiles(Files):
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        _sync_folder(target.parent)
+
+    def move(self, source: str, target: str) -> bool:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(source, target)
+        except FileNotFoundError:
+            return False
+        _sync_folder(Path(target).parent)
+        return True
+
+    def delete(self, path: str) -> None:
+        Path(path).unlink(missing_ok=True)
+
+    def delete_tree(self, folder: str) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
 
     def exists(self, path: str) -> bool:
         return Path(path).exists()
@@ -105,7 +137,10 @@ class LocalFiles(Files):
 
     def read_parquet(self, paths: list[str], schema: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
         if schema is None:
-            return pl.read_parquet(paths)
+            try:  # the usual case, every file with the same columns: no footer read twice
+                return pl.read_parquet(paths)
+            except (pl.exceptions.SchemaError, pl.exceptions.ColumnNotFoundError):
+                schema = union_schema({p: pl.read_parquet_schema(p) for p in paths})
         return pl.read_parquet(paths, schema=schema, missing_columns="insert")
 
     def parquet_rows(self, path: str) -> int:
@@ -150,6 +185,23 @@ class ObjectStoreFiles(Files):
         except FileNotFoundError as error:  # s3fs says "The specified bucket does not exist", not which
             raise FileNotFoundError(f"cannot write {path}: {error}") from error
 
+    def move(self, source: str, target: str) -> bool:
+        """One server-side copy (atomic for the target, as a PUT is), then the source is deleted."""
+        try:
+            self.fs.copy(source, target)
+        except FileNotFoundError:
+            return False
+        self.delete(source)
+        return True
+
+    def delete(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(path)
+
+    def delete_tree(self, folder: str) -> None:
+        for path in self.files(folder.rstrip("/") + "/"):
+            self.delete(path)
+
     def exists(self, path: str) -> bool:
         return bool(self.fs.exists(path))
 
@@ -161,7 +213,10 @@ class ObjectStoreFiles(Files):
         payloads = self.fs.cat(paths, on_error="raise")  # keyed by the path without its scheme
         options: dict = {"schema": schema, "missing_columns": "insert"} if schema is not None else {}
         frames = [pl.read_parquet(io.BytesIO(payloads[p.removeprefix(S3_SCHEME)]), **options) for p in paths]
-        return pl.concat(frames) if len(frames) > 1 else frames[0]
+        if len(frames) == 1:
+            return frames[0]
+        union_schema({p: f.schema for p, f in zip(paths, frames, strict=True)})
+        return pl.concat(frames, how="diagonal")
 
     def parquet_rows(self, path: str) -> int:
         with self.fs.open(path, "rb") as handle:
@@ -180,6 +235,34 @@ class ObjectStoreFiles(Files):
             return sorted(S3_SCHEME + p for p in self.fs.find(folder))
         except FileNotFoundError as error:  # the bucket itself is missing, not just the folder
             raise FileNotFoundError(f"cannot list {folder}: {error}") from error
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable: without it a power cut may undo a rename the next
+    step (a commit's journal, its removal) already relies on."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def union_schema(schemas: Mapping[str, Mapping[str, pl.DataType]]) -> dict[str, pl.DataType]:
+    """Every column of the files (path -> schema), in order of first appearance.
+
+    A table that keeps undeclared columns (``extra_columns: ignore``) has days with a column and
+    days without: reading them together gives the column, null on the days without. A column
+    stored with two types cannot be read as one, so that is an error naming both files.
+    """
+    merged: dict[str, pl.DataType] = {}
+    first: dict[str, str] = {}
+    for path, schema in schemas.items():
+        for name, dtype in schema.items():
+            if name not in merged:
+                merged[name], first[name] = dtype, path
+            elif merged[name] != dtype:
+                raise ValueError(f"column {name!r} is {merged[name]} in {first[name]} but {dtype} in {path}")
+    return merged
 
 
 def open_files(root: str | Path, endpoint_url: str | None = None) -> Files:

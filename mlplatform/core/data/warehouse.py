@@ -59,11 +59,9 @@ class ParquetWarehouse:
     ) -> StoredPartition:
         """Atomically replace one partition (or the whole static table) with ``frame``."""
         target = self.partition_uri(pipeline, table, day)
-        buffer = io.BytesIO()
-        frame.write_parquet(buffer, compression="zstd", statistics=True)
-        payload = buffer.getvalue()
+        payload = parquet_payload(frame)
         self.files.put(target, payload)
-        return StoredPartition(target, frame.height, hashlib.sha256(payload).hexdigest()[:16])
+        return StoredPartition(target, frame.height, payload_version(payload))
 
     def exists(self, pipeline: str, table: str, day: str | None = None) -> bool:
         return self.files.exists(self.partition_uri(pipeline, table, day))
@@ -92,9 +90,7 @@ class ParquetWarehouse:
 
     def data_version(self, pipeline: str, table: str, day: str | None = None) -> str:
         """A hash of the partition's bytes: the same data written twice has the same version."""
-        return hashlib.sha256(self.files.read_bytes(self.partition_uri(pipeline, table, day))).hexdigest()[
-            :16
-        ]
+        return payload_version(self.files.read_bytes(self.partition_uri(pipeline, table, day)))
 
     def modified(self, pipeline: str, table: str, day: str | None = None) -> str | None:
         """A cheap token that changes whenever the partition file is replaced, None if there is none.
@@ -131,6 +127,18 @@ class ParquetWarehouse:
     def glob(self, pipeline: str, table: str) -> str:
         """A glob over every partition, for DuckDB's ``read_parquet(..., hive_partitioning=1)``."""
         return self.files.path(pipeline, table, "day=*", FILE_NAME)
+
+
+def parquet_payload(frame: pl.DataFrame) -> bytes:
+    """The bytes of a partition file: every writer of the warehouse writes them the same way."""
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="zstd", statistics=True)
+    return buffer.getvalue()
+
+
+def payload_version(payload: bytes) -> str:
+    """A partition's data version: a hash of its bytes, so the same data has the same version."""
+    return hashlib.sha256(payload).hexdigest()[:16]
 
 
 def day_range(end: dt.date, days: int) -> list[str]:

@@ -137,6 +137,30 @@ def test_read_days_concatenates_in_day_order(tmp_path: Path) -> None:
     assert frame["id"].to_list() == [10, 11, 20, 21, 0, 1]
 
 
+def read_days_with_and_without_a_kept_extra_column(store: ParquetWarehouse) -> None:
+    """Days 01 and 03 have no ``operator`` column, day 02 has it (a table with extra_columns:
+    ignore): read together, in any order, the column is there and null where it was not sent; a
+    column stored with two types is an error naming both files."""
+    store.write("pipe", "raw", table([1], "2013-01-01"), day="2013-01-01")
+    store.write("pipe", "raw", table([2], "2013-01-02").with_columns(operator=pl.lit("b7")), day="2013-01-02")
+    store.write("pipe", "raw", table([3], "2013-01-03"), day="2013-01-03")
+
+    frame = store.read_days("pipe", "raw", ["2013-01-01", "2013-01-02", "2013-01-03"])
+
+    assert frame.columns == [*table([1]).columns, "operator"]
+    assert frame.select("id", "operator").rows() == [(1, None), (2, "b7"), (3, None)]
+    assert store.read_days("pipe", "raw", ["2013-01-02", "2013-01-03"])["operator"].to_list() == ["b7", None]
+    store.write("pipe", "raw", table([4], "2013-01-04").with_columns(operator=pl.lit(7)), day="2013-01-04")
+    with pytest.raises(
+        ValueError, match=r"column 'operator' is String in .*day=2013-01-02.* but Int32 in .*day=2013-01-04"
+    ):
+        store.read_days("pipe", "raw", ["2013-01-01", "2013-01-02", "2013-01-04"])
+
+
+def test_read_days_unions_the_columns_of_days_with_and_without_an_extra_column(tmp_path: Path) -> None:
+    read_days_with_and_without_a_kept_extra_column(ParquetWarehouse(tmp_path))
+
+
 def test_read_days_with_a_missing_day_names_it(tmp_path: Path) -> None:
     store = ParquetWarehouse(tmp_path)
     store.write("pipe", "raw", table([1]), day="2013-01-01")
