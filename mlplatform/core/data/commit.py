@@ -12,6 +12,8 @@ steps, the second of which is the commit point:
 A crash before the journal leaves only staged files, which no reader lists (the old set stays);
 a crash after it is finished by ``recover``, which the next run calls first: it repeats the moves
 still to do (a staged file that is gone was already moved), so the new set is then complete.
+Locally each staged file and the journal are made durable (their folder fsynced) before the next
+step, and each move before the journal goes, so a power cut cannot reorder the steps either.
 
 Why a journal and not a renamed folder or a manifest readers follow: the layout stays one file
 per partition under a fixed name, so DuckDB's globs, the service's polling and every reader work
@@ -57,9 +59,9 @@ def write_all(store: ParquetWarehouse, writes: Sequence[Write]) -> list[StoredPa
         target = store.partition_uri(write.pipeline, write.table, write.day)
         payload = parquet_payload(write.frame)
         targets.append(target.removeprefix(store.uri + "/"))
-        store.files.put(store.files.path(STAGING, token, targets[-1]), payload)
+        store.files.put(store.files.path(STAGING, token, targets[-1]), payload, durable=True)
         stored.append(StoredPartition(target, write.frame.height, payload_version(payload)))
-    store.files.put(store.files.path(STAGING, token, JOURNAL), json.dumps(targets).encode())
+    store.files.put(store.files.path(STAGING, token, JOURNAL), json.dumps(targets).encode(), durable=True)
     _publish(store, token, targets)
     return stored
 

@@ -50,8 +50,9 @@ class Files(ABC):
         return "/".join([self.uri, *parts])
 
     @abstractmethod
-    def put(self, path: str, payload: bytes) -> None:
-        """Replace the file at ``path`` with ``payload`` atomically (create it if new)."""
+    def put(self, path: str, payload: bytes, durable: bool = False) -> None:
+        """Replace the file at ``path`` with ``payload`` atomically (create it if new). ``durable``:
+        the new name itself survives a power cut too (a commit's steps rely on their order)."""
 
     @abstractmethod
     def move(self, source: str, target: str) -> bool:
@@ -99,7 +100,7 @@ class LocalFiles(Files):
     def path(self, *parts: str) -> str:
         return str(self.root.joinpath(*parts))
 
-    def put(self, path: str, payload: bytes) -> None:
+    def put(self, path: str, payload: bytes, durable: bool = False) -> None:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=target.suffix, dir=target.parent)
@@ -112,7 +113,8 @@ class LocalFiles(Files):
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        _sync_folder(target.parent)
+        if durable:
+            _sync_folder(target.parent)
 
     def move(self, source: str, target: str) -> bool:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -179,7 +181,8 @@ class ObjectStoreFiles(Files):
         # Listings are never cached: another process may have written a partition a moment ago.
         self.fs = s3fs.S3FileSystem(client_kwargs=client, use_listings_cache=False)
 
-    def put(self, path: str, payload: bytes) -> None:
+    def put(self, path: str, payload: bytes, durable: bool = False) -> None:
+        """A completed PUT is durable: ``durable`` changes nothing here."""
         try:
             self.fs.pipe_file(path, payload)
         except FileNotFoundError as error:  # s3fs says "The specified bucket does not exist", not which
@@ -238,8 +241,8 @@ class ObjectStoreFiles(Files):
 
 
 def _sync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable: without it a power cut may undo a rename the next
-    step (a commit's journal, its removal) already relies on."""
+    """Make a rename in ``folder`` durable: without it a power cut may undo a rename that a
+    later step of a commit (its journal, the journal's removal) relies on."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

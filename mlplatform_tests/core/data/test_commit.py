@@ -36,13 +36,13 @@ root, inputs, stop_at, writes = sys.argv[1], sys.argv[2], int(sys.argv[3]), json
 calls = 0
 
 def pausing(method):
-    def wrapped(self, *args):
+    def wrapped(self, *args, **kwargs):
         global calls
         calls += 1
         if calls == stop_at:
             print(method.__name__, args[-1] if method.__name__ == "move" else args[0], flush=True)
             time.sleep(600)
-        return method(self, *args)
+        return method(self, *args, **kwargs)
     return wrapped
 
 LocalFiles.put, LocalFiles.move = pausing(LocalFiles.put), pausing(LocalFiles.move)
