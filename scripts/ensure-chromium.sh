@@ -12,23 +12,15 @@ found() {
 
 found && exit 0
 
-if [ "$(id -u)" -eq 0 ]; then
-    as_root=""
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    as_root="sudo -n"
-else
-    as_root="none"
-fi
-
-if [ "$as_root" != "none" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "ensure-chromium: installing the Debian packages chromium and chromium-driver (browser test)"
-    $as_root apt-get update -qq
-    $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        chromium chromium-driver >/dev/null
+status=0
+sh "$(dirname "$0")/apt-install.sh" "ensure-chromium: installing the Debian packages chromium and chromium-driver (browser test)" \
+    chromium chromium-driver || status=$?
+if [ "$status" -eq 0 ]; then
     found && exit 0
     echo "ensure-chromium: apt-get installed chromium but chromium/chromedriver are still not found" >&2
     exit 1
 fi
+[ "$status" -eq 3 ] || exit "$status"
 
 echo "ensure-chromium: no chromium and chromedriver found and cannot install them here." >&2
 echo "  Debian/Ubuntu: sudo apt-get install chromium chromium-driver" >&2

@@ -17,23 +17,15 @@ found() {
 
 found && exit 0
 
-if [ "$(id -u)" -eq 0 ]; then
-    as_root=""
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    as_root="sudo -n"
-else
-    as_root="none"
-fi
-
-if [ "$as_root" != "none" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "ensure-containers: installing the Debian packages $packages"
-    $as_root apt-get update -qq
-    # shellcheck disable=SC2086
-    $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages >/dev/null
+status=0
+# shellcheck disable=SC2086
+sh "$(dirname "$0")/apt-install.sh" "ensure-containers: installing the Debian packages $packages" $packages || status=$?
+if [ "$status" -eq 0 ]; then
     found && exit 0
     echo "ensure-containers: apt-get installed $packages but a tool is still not found" >&2
     exit 1
 fi
+[ "$status" -eq 3 ] || exit "$status"
 
 echo "ensure-containers: podman, buildah, runc, debootstrap or newuidmap is missing and cannot be installed here." >&2
 echo "  Debian/Ubuntu: sudo apt-get install $packages" >&2

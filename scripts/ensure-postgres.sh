@@ -15,22 +15,14 @@ found() {
 
 found && exit 0
 
-if [ "$(id -u)" -eq 0 ]; then
-    as_root=""
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    as_root="sudo -n"
-else
-    as_root="none"
-fi
-
-if [ "$as_root" != "none" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "ensure-postgres: installing the Debian package postgresql (server binaries for the storage tests)"
-    $as_root apt-get update -qq
-    $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+status=0
+sh "$(dirname "$0")/apt-install.sh" "ensure-postgres: installing the Debian package postgresql (server binaries for the storage tests)" postgresql || status=$?
+if [ "$status" -eq 0 ]; then
     found && exit 0
     echo "ensure-postgres: apt-get installed postgresql but initdb/postgres are still not found" >&2
     exit 1
 fi
+[ "$status" -eq 3 ] || exit "$status"
 
 echo "ensure-postgres: no PostgreSQL server binaries (initdb, postgres) found and cannot install them here." >&2
 echo "  Debian/Ubuntu: sudo apt-get install postgresql    macOS: brew install postgresql" >&2
