@@ -6,21 +6,28 @@ Setup (untimed): replay 2013-01-01..2013-03-31 into a temporary landing zone, wr
 create the SQLite MLflow store and experiment. Timed, ``REPEATS`` times each, medians reported:
 
 1. asset: ``flight_delay/model`` as of 2013-03-31 executed in-process (read the 56-day window,
-   ``train_model``, data versions, MLflow logging and registration, Dagster run bookkeeping);
+   ``train_model``, data versions, MLflow logging and registration, Dagster run bookkeeping), as a
+   job of that one asset resolved once before the timing, as a code location resolves its jobs once
+   when it loads (an ad-hoc ``asset_selection`` per call rebuilt the job's snapshot every run);
 2. bare: ``lightgbm.train`` with the same parameters, the same matrices (built with ``Encoding``
    as ``train_model`` does, outside the timing) and the same early stopping;
 3. the asset's pieces, calling the same library functions one by one: where the time goes
    (``train_model`` is Encoding + ``lightgbm.train`` + scoring the validation days).
 
-Why: training should cost what LightGBM costs; the target is asset/bare at most 1.3.
+Why: training should cost what LightGBM costs; the target is asset/bare at most 1.3, judged on the
+median of the per-repetition ratios (each repetition times the asset and the bare call back to back,
+so both see the same load); the spread of those ratios is printed beside it, and the ratio of the
+CPU time this process spent on each (steadier than wall time on a machine shared with other work,
+but blind to time spent waiting, e.g. on fsync).
 Run from the repository root: ``.venv/bin/python benchmarks/train.py``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 
-from common import median, report, temp_home, timed, verdict
+from common import median, report, spread, temp_home, timed, verdict
 
 START, DAYS, AS_OF = dt.date(2013, 1, 1), 90, "2013-03-31"
 REPEATS = 5
@@ -105,7 +112,8 @@ def main() -> None:
         prepare_features(spec, landing, store)
         tracking = MlflowTracking()
         tracking.experiment_id(spec.name)  # creates the SQLite store (migrations) and the experiment
-        job = load_defs().resolve_implicit_global_asset_job_def()
+        model = dg.AssetKey([spec.name, "model"])
+        job = load_defs().resolve_implicit_global_asset_job_def().get_subset(asset_selection={model})
         split = TimeSplit.as_of(dt.date.fromisoformat(AS_OF), spec.model)
         params = training_params(spec.task_def, spec.model)
         label, categorical = spec.label.name, spec.features.categorical
@@ -125,24 +133,28 @@ def main() -> None:
 
         times: dict[str, list[float]] = {}
         best: dict[str, set[int]] = {"asset": set(), "bare": set()}
-        model = dg.AssetKey([spec.name, "model"])
         with dg.DagsterInstance.get() as instance:
             for n in range(REPEATS):
                 print(f"timed: repetition {n + 1} of {REPEATS}", flush=True)
-                asset_s, run = timed(job.execute_in_process, instance=instance, partition_key=AS_OF,
-                                     asset_selection=[model])  # fmt: skip
+                cpu = time.process_time()
+                asset_s, run = timed(job.execute_in_process, instance=instance, partition_key=AS_OF)
+                cpu_asset, cpu = time.process_time() - cpu, time.process_time()
                 bare_s, booster = timed(bare)
+                cpu_bare = time.process_time() - cpu
                 metadata = run.asset_materializations_for_node(f"{spec.name}__model")[0].metadata
                 best["asset"].add(int(metadata["best_iteration"].value))
                 best["bare"].add(booster.best_iteration)
                 pieces = asset_pieces(spec, store, tracking, split, params)
-                for name, value in {"asset": asset_s, "bare": bare_s, **pieces}.items():
+                both = {"asset": asset_s, "bare": bare_s, "cpu_asset": cpu_asset, "cpu_bare": cpu_bare}
+                for name, value in {**both, **pieces}.items():
                     times.setdefault(name, []).append(value)
 
     m = {name: median(values) for name, values in times.items()}
     lo = {name: min(values) for name, values in times.items()}
     m["dagster"] = m["asset"] - m["read"] - m["train_model"] - m["data_versions"] - m["mlflow"]
-    ratio = m["asset"] / m["bare"]
+    ratios = [a / b for a, b in zip(times["asset"], times["bare"], strict=True)]
+    ratio = median(ratios)
+    cpu_ratios = [a / b for a, b in zip(times["cpu_asset"], times["cpu_bare"], strict=True)]
     share = lambda name: f"{m[name]:.2f} s ({m[name] / m['asset']:.0%})"  # noqa: E731
     table = [
         ("lightgbm num_threads", str(params.get("num_threads"))),
@@ -150,8 +162,16 @@ def main() -> None:
         ("best iteration asset / bare", f"{sorted(best['asset'])} / {sorted(best['bare'])}"),
         (f"asset run, median of {REPEATS} (min)", f"{m['asset']:.2f} s ({lo['asset']:.2f} s)"),
         (f"bare lightgbm.train, median of {REPEATS} (min)", f"{m['bare']:.2f} s ({lo['bare']:.2f} s)"),
-        ("ratio asset/bare, medians", f"{ratio:.2f}", "<= 1.3", verdict(ratio <= TARGET_RATIO)),
-        ("ratio asset/bare, minimums", f"{lo['asset'] / lo['bare']:.2f}"),
+        (
+            "ratio asset/bare per repetition, median (min..max)",
+            spread(ratios),
+            "<= 1.3",
+            verdict(ratio <= TARGET_RATIO),
+        ),
+        (
+            "ratio of the medians / of the minimums",
+            f"{m['asset'] / m['bare']:.2f} / {lo['asset'] / lo['bare']:.2f}",
+        ),
         ("asset breakdown (medians):", ""),
         ("  read window (read_days)", share("read")),
         ("  Encoding.fit + matrix", share("encode")),
@@ -165,7 +185,8 @@ def main() -> None:
     report("train", table, {"as_of": AS_OF,
                             "repeats": REPEATS, "rows": rows, "seconds": times,
                             "best_iteration": {k: sorted(v) for k, v in best.items()},
-                            "medians": m, "ratio": ratio, "target_ratio_at_most": TARGET_RATIO,
+                            "medians": m, "ratios": ratios, "ratio": ratio, "cpu_ratios": cpu_ratios,
+                            "target_ratio_at_most": TARGET_RATIO,
                             "met": ratio <= TARGET_RATIO})  # fmt: skip
 
 

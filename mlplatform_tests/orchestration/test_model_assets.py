@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import mlflow
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlplatform.core.deployment.integrity import DIGEST_TAG, artifact_digest
 from mlplatform.core.training.tracking import load_version
 from mlplatform.orchestration.promotion_assets import MODEL_GATES
 from mlplatform_tests.conftest import TRAIN_AS_OF
@@ -38,6 +40,17 @@ def test_model_is_registered_with_pipeline_date_and_run_tags(trained_flights: tu
     assert 0 < float(version.tags["threshold"]) < 1
     assert metadata["converged"] is True
     assert "mlflow_run" in metadata and metadata["mlflow_run"].endswith(metadata["mlflow_run_id"])
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = mlflow.artifacts.download_artifacts(
+            f"models:/flight_delay/{version.version}", dst_path=scratch
+        )
+        assert version.tags[DIGEST_TAG] == artifact_digest(Path(folder))
+    # MLflow's logged model behind the version carries the run's parameters and validation metrics.
+    (output,) = harness.client().get_run(version.run_id).outputs.model_outputs
+    logged = harness.client().get_logged_model(output.model_id)
+    assert logged.source_run_id == version.run_id
+    assert logged.params["as_of"] == TRAIN_AS_OF
+    assert {m.key: m.value for m in logged.metrics or []}["validation_auc"] == metadata["validation_auc"]
 
 
 def test_training_run_logs_params_metrics_importance_and_every_input_version(
