@@ -4,6 +4,7 @@ impossible calendar dates, unknown top-level keys. Plain code, no server: record
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 
 from mlplatform.core.pipelines import load_spec
 from mlplatform.core.spec import DEFAULT_MAX_LENGTH, ColumnSpec
+from mlplatform.serving import online as online_module
 from mlplatform.serving.arrow_batch import ArrowRecords, ipc_stream
 from mlplatform.serving.online import OnlineFeatures
 from mlplatform.serving.schema import RecordValidator, Rejected
@@ -154,3 +156,32 @@ def test_an_impossible_or_inconsistent_date_is_found_on_both_paths(
     fields = ["time_hour", "year", "month", "day", "hour"]
     assert online.undated(columns) == (fields, expected)
     assert online.undated(frame) == (fields, expected)
+
+
+@pytest.mark.parametrize("remembered", [online_module.REMEMBERED_VALUES, 3])  # 3: forgets as it goes
+def test_remembered_verdicts_are_the_verdicts_of_each_request_alone(
+    remembered: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The consistency check is remembered per distinct (time_hour, year, month, day, hour): a
+    request answered from memory gets the verdict a fresh check gives it alone, whatever was seen
+    before, including the same instant written with another offset and a record that differs from
+    a consistent one by one field."""
+    monkeypatch.setattr(online_module, "REMEMBERED_VALUES", remembered)
+    five_hours_behind = dt.timezone(dt.timedelta(hours=-5))
+    shifted = dt.datetime.fromisoformat(FLIGHT["time_hour"]).astimezone(five_hours_behind).isoformat()
+    records = [
+        FLIGHT,
+        {**FLIGHT, "time_hour": shifted},  # the same instant: consistent
+        {**FLIGHT, "hour": (FLIGHT["hour"] + 1) % 24},
+        {**FLIGHT, "day": 21},
+        {**FLIGHT, "month": 2, "day": 31},
+        {**FLIGHT, "time_hour": FLIGHT["time_hour"].replace("-20T", "-21T")},  # a day later
+        FLIGHT,
+    ]
+    alone = [OnlineFeatures(SPEC, None).undated(VALIDATOR.columns([r]))[1] for r in records]
+    online = OnlineFeatures(SPEC, None)
+
+    for _ in range(2):
+        assert [online.undated(VALIDATOR.columns([r]))[1] for r in records] == alone
+        assert online.undated(VALIDATOR.columns(records))[1] == [n for n, rows in enumerate(alone) if rows]
+    assert alone == [[], [], [0], [0], [0], [0], []]

@@ -135,13 +135,13 @@ def test_a_replaced_partition_is_read_again_once_its_version_is_rechecked(
     assert _online_features(cached, spec, records)["temp"].item() == 30.0  # not compared again yet
 
 
-@pytest.mark.parametrize("remembered", [online_module.REMEMBERED_DAYS, 2])  # 2: forgets as it goes
+@pytest.mark.parametrize("remembered", [online_module.REMEMBERED_VALUES, 2])  # 2: forgets as it goes
 def test_event_days_are_the_local_date_of_the_timestamp_remembered_per_value(
     spec: PipelineSpec, store: ParquetWarehouse, remembered: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The service derives the day from time_hour in New York time, never from the record's
     # redundant year/month/day: 03:00 UTC on the 21st is 22:00 on the 20th in New York.
-    monkeypatch.setattr(online_module, "REMEMBERED_DAYS", remembered)
+    monkeypatch.setattr(online_module, "REMEMBERED_VALUES", remembered)
     online = OnlineFeatures(spec, store)
     late = {**_records()[0], "flight": 6, "hour": 22, "time_hour": "2013-01-21T03:00:00Z"}
     wrong_fields = {**_records()[0], "flight": 7, "month": 9, "day": 30}
