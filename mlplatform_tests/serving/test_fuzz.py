@@ -6,8 +6,16 @@ long or odd text, nested containers, NaN), with fields dropped or added, alone o
 keys beside ``records``, or arbitrary bytes. Each goes to a real service on 127.0.0.1 serving the
 trained flights' v1. A 4xx must name a field or a problem; a 200 must hold finite predictions.
 
-Budget: ``MAX_EXAMPLES`` requests per test, derandomized (the same examples on every run, so a
-finding reproduces and ``make test`` stays deterministic), no example database; about 10-20 s.
+Schemathesis builds requests from the service's own OpenAPI schema instead: every operation with
+data that follows the schema (positive), and the predict body, as JSON and as an Arrow stream,
+with data that breaks it (negative; the GET routes have nothing but a text path parameter to
+break). The predict route is fuzzed for the served pipeline (a made-up name
+is a 404 before the body is read); the other routes get any path parameter.
+
+Budget: ``MAX_EXAMPLES`` requests for the spec-driven test; ``OPENAPI_EXAMPLES`` per operation and
+mode for the schema-driven one (the predict route ``OPENAPI_PREDICT_EXAMPLES``); all derandomized
+(the same examples on every run, so a finding reproduces and ``make test`` stays deterministic),
+no example database; about 10-20 s each.
 """
 
 from __future__ import annotations
@@ -21,21 +29,26 @@ from typing import Any
 
 import httpx
 import pytest
+import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.core.result import Ok
 
 from mlplatform.core.spec import ColumnSpec
 from mlplatform_tests.harness import Harness
 from mlplatform_tests.serving.server import AUTH, Service
 
 MAX_EXAMPLES = 250
+OPENAPI_EXAMPLES, OPENAPI_PREDICT_EXAMPLES = 20, 150
 FUZZ = settings(
     max_examples=MAX_EXAMPLES,
     derandomize=True,
     database=None,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
+PREDICT = "POST /v1/pipelines/{name}/predict"
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +173,38 @@ def test_invalid_records_sent_with_valid_ones_fail_no_valid_request(
 
     assert [r.status_code for answers in rounds for r in answers[:15]] == [200] * 150
     assert [answers[15].status_code for answers in rounds] == [422] * 10
+
+
+def _fuzz_operation(operation: schemathesis.APIOperation, mode: GenerationMode, url: str) -> set[int]:
+    """The statuses the service answered to the operation's examples; fails on a 5xx, with the
+    request as a curl command."""
+    predict = operation.label == PREDICT
+    answered: set[int] = set()
+
+    @settings(FUZZ, max_examples=OPENAPI_PREDICT_EXAMPLES if predict else OPENAPI_EXAMPLES)
+    @given(operation.as_strategy(mode, path_parameters={"name": "flight_delay"} if predict else None))
+    def fuzz(case: schemathesis.Case) -> None:
+        response = case.call(base_url=url, headers=AUTH, timeout=30)
+        answered.add(response.status_code)
+        assert response.status_code < 500, f"{case.as_curl_command()}\n{response.text[:2000]}"
+
+    fuzz()
+    return answered
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
+def test_no_request_built_from_the_openapi_schema_gets_a_5xx(
+    fuzzed: tuple[Harness, Service, list[dict]], mode: GenerationMode
+) -> None:
+    _, service, _ = fuzzed
+    schema = schemathesis.openapi.from_url(f"{service.url}/openapi.json")
+    seen = {}
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result.err()  # the service's schema is valid OpenAPI
+        operation = result.ok()
+        if mode is GenerationMode.NEGATIVE and not operation.body:
+            continue  # a GET has only a text path parameter: nothing a URL can carry breaks it
+        seen[operation.label] = _fuzz_operation(operation, mode, service.url)
+    assert PREDICT in seen and len(seen) == (6 if mode is GenerationMode.POSITIVE else 1), seen
+    assert {400, 422} & seen[PREDICT]  # the fuzzer's bodies reached the contract, and were refused
+    assert 'status="500"' not in httpx.get(f"{service.url}/metrics").text
