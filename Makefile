@@ -85,6 +85,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/train.py
 	$(BIN)/python benchmarks/batch_scoring.py
 	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/serving_steps.py
 
 sql: $(STAMP)
 	$(BIN)/mlplatform sql
