@@ -21,8 +21,9 @@ took 5.6 s on SQLite and 4.0 s in memory, and the year's ingestion about 11 minu
   evaluates the drift and performance sensors. Every retraining goes through the gated path.
 - Rollout. Canary stages sized for a production service (hundreds of challenger requests per
   stage) would take weeks at ~900 flights a day, so the simulation rolls approved models out by
-  shadow: 200 shadow-scored requests within every limit, then promotion. Stage durations are in
-  wall-clock minutes, which accelerated time does not have, so they are zero here.
+  shadow: 200 shadow-scored requests within every limit (or the spec's shadow minimum when
+  smaller), then promotion. Stage durations are in wall-clock minutes, which accelerated time
+  does not have, so they are zero here.
 - The model window is shortened only when the start leaves less history than the spec's window
   (2013-02-01 leaves 31 days: 21 train, 5 validation, 5 test), the same for every policy.
 """
@@ -52,7 +53,6 @@ from mlplatform.orchestration.console import run_log_config
 from mlplatform.orchestration.jobs import GATED_PATH
 from mlplatform.orchestration.resources import MlflowTracking
 from mlplatform.orchestration.simulation_data import (
-    SHADOW_REQUESTS,
     days_between,
     link_partition,
     pipeline_assets,
@@ -76,6 +76,29 @@ def _metadata(result: dg.ExecuteInProcessResult, name: str) -> list[dict]:
         for e in result.get_asset_materialization_events()
         if e.asset_key is not None and e.asset_key.path[-1] == name
     ]
+
+
+def _cpu_seconds() -> float:
+    """User and system CPU of this process and its finished children (the integrity trial loads)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def _decision(result: dg.ExecuteInProcessResult, as_of: str | None) -> dict:
+    """What one gated retraining decided: its version, decision, failed gates and test metrics."""
+    model, evaluation, candidate = (_metadata(result, n) for n in GATED_PATH)
+    gates = evaluation[-1]["gates"] if evaluation else {}
+    return {
+        "as_of": as_of,
+        "version": str(model[-1]["model_version"]) if model else None,
+        "decision": candidate[-1]["decision"] if candidate else ("rejected" if evaluation else "failed"),
+        "failed_gates": sorted(g for g, passed in gates.items() if not passed),
+        "test": {
+            k.removeprefix("test_"): round(float(v), 6)
+            for k, v in (evaluation[-1] if evaluation else {}).items()
+            if k.startswith("test_") and k != "test_days" and k != "test_rows_fingerprint"
+        },
+    }
 
 
 class PolicyRun:
@@ -138,22 +161,29 @@ class PolicyRun:
         self.cursors[name] = data.cursor
         return list(data.run_requests or [])
 
-    def retrain(self, request: dg.RunRequest) -> None:
-        self.triggers[request.tags.get("mlplatform/trigger", "?")] += 1
+    def retrain(self, request: dg.RunRequest, day: str) -> None:
+        trigger = request.tags.get("mlplatform/trigger", "?")
+        self.triggers[trigger] += 1
         self.result.retrainings += 1
         result = self.materialize(list(GATED_PATH), request.partition_key, dict(request.tags))
         self.result.approved += sum(m["decision"] == "approved" for m in _metadata(result, "candidate"))
+        self.result.decisions.append(
+            {"day": day, "trigger": trigger, **_decision(result, request.partition_key)}
+        )
 
-    def control(self) -> None:
+    def control(self, day: str) -> None:
         """One rollout-controller tick, its decision carried out."""
         for request in self.tick(f"{self.spec.name}_rollout_controller"):
             if request.job_name == f"{self.spec.name}_rollback":
                 job = self.definitions.resolve_job_def(request.job_name)
                 job.execute_in_process(instance=self.instance, tags=dict(request.tags), raise_on_error=False)
                 self.result.rollbacks += 1
+                self.result.deployments.append({"day": day, "action": "rollback"})
                 continue
             result = self.materialize(["deployment"], tags=dict(request.tags))
-            self.result.promotions += sum(m["action"] == "promote" for m in _metadata(result, "deployment"))
+            actions = [str(m["action"]) for m in _metadata(result, "deployment")]
+            self.result.promotions += actions.count("promote")
+            self.result.deployments += [{"day": day, "action": a} for a in actions]
 
     # -- a day --------------------------------------------------------------------------------
     def bootstrap(self, as_of: str, history: list[str]) -> str:
@@ -196,7 +226,7 @@ class PolicyRun:
         records = json.loads(raw.write_json())
         size = math.ceil(len(records) / SLICES)
         for n in range(SLICES):
-            self.control()
+            self.control(day)
             chunk = records[n * size : (n + 1) * size]
             if chunk:
                 asyncio.run(self._send(chunk, f"{day}-{n}"))
@@ -224,7 +254,7 @@ class PolicyRun:
             self.materialize(["drift", "prediction_log", "live_performance"], day)
             for sensor in (f"{name}_drift", f"{name}_performance"):
                 for request in self.tick(sensor):
-                    self.retrain(request)
+                    self.retrain(request, day)
         elif self.policy == "daily" or (self.policy == "weekly" and index % 7 == 6):
             schedule = self.definitions.resolve_schedule_def(f"{name}_nightly")
             with dg.build_schedule_context(
@@ -233,10 +263,10 @@ class PolicyRun:
                 repository_def=self.definitions.get_repository_def(),
             ) as context:
                 for request in schedule.evaluate_tick(context).run_requests or []:
-                    self.retrain(request)
+                    self.retrain(request, day)
 
     def run(self, days: list[str]) -> PolicyResult:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_seconds()
         for index, day in enumerate(days):
             self.arrive(day, self.morning_tables())
             self.serve(day)
@@ -254,6 +284,7 @@ class PolicyRun:
                     flush=True,
                 )
         self.result.seconds = time.perf_counter() - started
+        self.result.cpu_seconds = _cpu_seconds() - cpu
         self.result.triggers = dict(self.triggers)
         return self.result
 
@@ -324,7 +355,8 @@ def simulate(
     total = time.perf_counter() - began
     notes = [
         f"{spec.name}, {count} days from {start}; model window {spec.model.train_days}/"
-        f"{spec.model.validation_days}/{spec.model.test_days} days; rollout: shadow, {SHADOW_REQUESTS} requests",
+        f"{spec.model.validation_days}/{spec.model.test_days} days; "
+        f"rollout: shadow, {spec.rollout.shadow.min_requests} requests",
         f"data replayed and ingested once in {data_seconds / 60:.1f} min; days blocked by the gates: {blocked or 'none'}",
         f"whole comparison: {total / 60:.1f} min with {parallel} policies at a time on {os.cpu_count()} cores",
         *{outputs[p]["note"] for p in outputs},

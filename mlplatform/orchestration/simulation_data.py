@@ -29,7 +29,8 @@ def days_between(first: dt.date, count: int) -> list[str]:
 
 
 def simulation_spec(spec: PipelineSpec, start: dt.date) -> PipelineSpec:
-    """The spec with a shadow rollout sized for replayed traffic and a window that fits the history."""
+    """The spec with a shadow rollout sized for replayed traffic (at most ``SHADOW_REQUESTS``) and a
+    window that fits the history."""
     history = (start - spec.source.start_date).days
     model = spec.model
     if model.window_days > history:
@@ -39,10 +40,13 @@ def simulation_spec(spec: PipelineSpec, start: dt.date) -> PipelineSpec:
         model = model.model_copy(
             update={"train_days": history - 2 * held_out, "validation_days": held_out, "test_days": held_out}
         )
+    # The spec's own shadow minimum when it asks for fewer requests: 200 is a quarter of a day of
+    # flights, but six days of hotel bookings (~36 a day).
+    requests = min(SHADOW_REQUESTS, spec.rollout.shadow.min_requests)
     rollout = spec.rollout.model_copy(
         update={
             "strategy": "shadow",
-            "shadow": RolloutStage(traffic=1.0, min_requests=SHADOW_REQUESTS, min_minutes=0),
+            "shadow": RolloutStage(traffic=1.0, min_requests=requests, min_minutes=0),
         }
     )
     return spec.model_copy(update={"model": model, "rollout": rollout})

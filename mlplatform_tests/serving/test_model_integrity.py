@@ -23,9 +23,9 @@ import httpx
 import mlflow
 import pytest
 
-from mlplatform.core.deployment.integrity import DIGEST_TAG
+from mlplatform.core.deployment.integrity import DIGEST_TAG, IntegrityError
 from mlplatform.core.spec import PipelineSpec
-from mlplatform.core.training.tracking import integrity_problem
+from mlplatform.core.training.tracking import integrity_problem, load_version
 from mlplatform.serving.app import REFUSED, SERVING, build_pipeline, create_app
 from mlplatform.serving.prediction_log import PredictionLog
 from mlplatform.serving.smoke import smoke_test
@@ -202,3 +202,19 @@ def test_the_smoke_test_and_the_rollout_controller_check_refuse_a_corrupt_versio
     assert len(problems) == 1 and "IntegrityError" in problems[0], problems
     assert integrity_problem(NAME, versions[kind]) is not None
     assert integrity_problem(NAME, versions["intact"]) is None
+
+
+def test_a_version_loaded_before_is_reused_only_while_its_files_are_intact(
+    copies: tuple[Harness, PipelineSpec, dict[str, str]],
+) -> None:
+    """``load_version`` keeps the models it loaded (the gated path loads the champion at every
+    evaluation), but it downloads and verifies the files at every call: a version whose files differ
+    from the ones loaded is refused as before, even when it claims the same recorded digest."""
+    harness, _, versions = copies
+    harness.client()  # this registry for the process-wide MLflow client
+    first = load_version(NAME, versions["intact"])
+    assert load_version(NAME, versions["intact"]) is first
+    for kind in ("a bit flipped", "truncated at 10 KB, no digest"):
+        with pytest.raises(IntegrityError, match=REASONS[kind]):
+            load_version(NAME, versions[kind])
+    assert load_version(NAME, versions["intact"]) is first

@@ -38,6 +38,10 @@ if lib.LGBM_BoosterCreateFromModelfile(sys.argv[2].encode(), ctypes.byref(iterat
 """
 
 
+# Digests of model folders whose trial load passed in this process (see ``verify``).
+_LOADABLE: set[str] = set()
+
+
 class IntegrityError(Exception):
     """A model version whose files are not the ones registered, or that LightGBM cannot load."""
 
@@ -86,13 +90,22 @@ def trial_load(model_file: Path, timeout: float = TRIAL_SECONDS) -> None:
     raise IntegrityError(f"{model_file.name} {how}{': ' + last if last else ''}"[:500])
 
 
-def verify(folder: Path, expected_digest: str | None) -> None:
-    """The checks a version passes before it is loaded; ``IntegrityError`` says which failed."""
-    if expected_digest is not None:
-        found = artifact_digest(folder)
-        if found != expected_digest:
-            raise IntegrityError(
-                f"the model files' sha256 {found[:12]}... is not the {expected_digest[:12]}... recorded "
-                "at registration: they were changed, truncated or lost"
-            )
-    trial_load(_model_file(folder))
+def verify(folder: Path, expected_digest: str | None) -> str:
+    """The checks a version passes before it is loaded; ``IntegrityError`` says which failed.
+    Returns the digest of the files it passed.
+
+    The child's trial load runs once per content in a process: its outcome depends only on the
+    bytes, and one process loads the same version many times (the gated path loads the champion at
+    every evaluation; the simulation runs hundreds of evaluations, smoke tests and controller checks
+    per process, each starting a child of about 0.1 s CPU). Files that differ in any byte have
+    another digest and are tried again."""
+    found = artifact_digest(folder)
+    if expected_digest is not None and found != expected_digest:
+        raise IntegrityError(
+            f"the model files' sha256 {found[:12]}... is not the {expected_digest[:12]}... recorded "
+            "at registration: they were changed, truncated or lost"
+        )
+    if found not in _LOADABLE:
+        trial_load(_model_file(folder))
+        _LOADABLE.add(found)
+    return found

@@ -195,19 +195,28 @@ def slice_gate(
 
 
 def latency_gate(model: TabularModel, records: list[dict], sla_ms: float, repeats: int = 3) -> GateResult:
-    """p99 of single-record predictions (encoding + booster), measured here, against the SLA."""
-    timings = []
+    """p99 over the records of single-record predictions (encoding + booster), measured here, each
+    record's latency being the fastest of its ``repeats`` tries, against the SLA.
+
+    A slow model is slow at every try of a record; a pause by the scheduler (another process on the
+    core) hits one try. Taken over every try, the p99 measured the machine's load instead of the
+    model: on 2 shared cores at load 20-28 it failed 23 of 60 retrainings of a 2013 simulation for
+    models whose median call took 0.1 ms, so the same simulation decided differently from one run
+    to the next."""
+    best = np.full(len(records), np.inf)
     for _ in range(repeats):
-        for record in records:
+        for n, record in enumerate(records):
             start = time.perf_counter()
             model.predict_record(record)
-            timings.append((time.perf_counter() - start) * 1000)
-    p50, p99 = float(np.percentile(timings, 50)), float(np.percentile(timings, 99))
+            best[n] = min(best[n], (time.perf_counter() - start) * 1000)
+    p50, p99 = float(np.percentile(best, 50)), float(np.percentile(best, 99))
+    calls = len(records) * repeats
     return GateResult(
         "latency",
         p99 <= sla_ms,
-        f"single-record p99 {p99:.2f} ms (p50 {p50:.2f} ms) over {len(timings)} calls; SLA {sla_ms} ms",
-        figures={"p50_ms": p50, "p99_ms": p99, "sla_ms": sla_ms, "calls": len(timings)},
+        f"single-record p99 {p99:.2f} ms (p50 {p50:.2f} ms) over {len(records)} records, the fastest "
+        f"of {repeats} tries each; SLA {sla_ms} ms",
+        figures={"p50_ms": p50, "p99_ms": p99, "sla_ms": sla_ms, "calls": calls},
     )
 
 

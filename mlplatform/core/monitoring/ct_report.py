@@ -36,20 +36,33 @@ class PolicyResult:
     promotions: int = 0
     rollbacks: int = 0
     seconds: float = 0.0
+    # CPU time of the policy's process and its children: on a shared machine, the work itself.
+    cpu_seconds: float = 0.0
     triggers: dict[str, int] = field(default_factory=dict)
     metric: str = "auc"
+    # One entry per retraining (day, as-of, trigger, version, decision, failed gates, test metrics)
+    # and per rollout action (day, action): what two runs of a policy must agree on.
+    decisions: list[dict] = field(default_factory=list)
+    deployments: list[dict] = field(default_factory=list)
 
     @property
     def mean_live(self) -> float:
         measured = [a for a in self.live if not math.isnan(a)]
         return float(np.mean(measured)) if measured else math.nan
 
+    @property
+    def median_live(self) -> float:
+        """The median day: a regression's R² over a few dozen rows swings far below zero on a day of
+        similar labels, which drags the mean."""
+        measured = [a for a in self.live if not math.isnan(a)]
+        return float(np.median(measured)) if measured else math.nan
+
     def to_dict(self) -> dict:
-        return {**self.__dict__, "mean_live": self.mean_live}
+        return {**self.__dict__, "mean_live": self.mean_live, "median_live": self.median_live}
 
     @classmethod
     def from_dict(cls, data: dict) -> PolicyResult:
-        return cls(**{k: v for k, v in data.items() if k != "mean_live"})
+        return cls(**{k: v for k, v in data.items() if k not in ("mean_live", "median_live")})
 
 
 @dataclass(frozen=True)
@@ -121,15 +134,16 @@ def report_markdown(results: dict[str, PolicyResult], title: str, notes: Sequenc
     lines = [
         f"# {title}",
         "",
-        f"| policy | days | mean live {metric} | retrainings | approved | promoted | rollbacks | triggers | wall time |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| policy | days | mean live {metric} | median live {metric} | retrainings | approved | promoted | "
+        "rollbacks | triggers | wall time (CPU) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for result in results.values():
         triggers = ", ".join(f"{k} {v}" for k, v in sorted(result.triggers.items())) or "-"
         lines.append(
-            f"| {result.policy} | {len(result.days)} | {result.mean_live:.4f} | {result.retrainings} | "
-            f"{result.approved} | {result.promotions} | {result.rollbacks} | {triggers} | "
-            f"{result.seconds / 60:.1f} min |"
+            f"| {result.policy} | {len(result.days)} | {result.mean_live:.4f} | {result.median_live:.4f} | "
+            f"{result.retrainings} | {result.approved} | {result.promotions} | {result.rollbacks} | {triggers} | "
+            f"{result.seconds / 60:.1f} min ({result.cpu_seconds / 60:.1f}) |"
         )
     checks = target_checks(results)
     if checks:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import version as installed
@@ -39,6 +40,9 @@ from mlplatform.core.training.model import Encoding, TabularModel
 
 ENCODING = "encoding.json"
 PIP_REQUIREMENTS = [f"lightgbm=={installed('lightgbm')}", f"numpy=={installed('numpy')}"]
+# Models loaded in this process, by (files' digest, training run), most recent last (``load_version``).
+RECENT_MODELS = 8
+_recent: OrderedDict[tuple[str, str], TabularModel] = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -141,15 +145,26 @@ def _download(model_name: str, version: str, into: Path) -> Path:
 def load_version(model_name: str, version: str) -> TabularModel:
     """The registered booster with the encoding its training run logged beside it, loaded only after
     its files passed ``integrity.verify`` (``IntegrityError`` otherwise): a corrupt file must not
-    crash the process that loads it."""
+    crash the process that loads it.
+
+    The files are downloaded and verified at every call; a model already loaded in this process from
+    the same bytes (digest) and run is returned again instead of being parsed and its encoding
+    downloaded anew: the gated path loads the champion for every evaluation, and a simulation
+    evaluates hundreds of versions per process. Only the last ``RECENT_MODELS`` are kept."""
     registered = MlflowClient().get_model_version(model_name, version)
     with tempfile.TemporaryDirectory() as scratch:
         folder = _download(model_name, version, Path(scratch))
-        verify(folder, registered.tags.get(DIGEST_TAG))
-        booster = mlflow.lightgbm.load_model(str(folder))
-    assert isinstance(booster, lgb.Booster)
-    encoding = mlflow.artifacts.load_dict(f"runs:/{registered.run_id}/{ENCODING}")
-    return TabularModel(booster, Encoding.from_dict(encoding))
+        key = (verify(folder, registered.tags.get(DIGEST_TAG)), str(registered.run_id))
+        model = _recent.pop(key, None)
+        booster = mlflow.lightgbm.load_model(str(folder)) if model is None else model.booster
+    if model is None:
+        assert isinstance(booster, lgb.Booster)
+        encoding = mlflow.artifacts.load_dict(f"runs:/{registered.run_id}/{ENCODING}")
+        model = TabularModel(booster, Encoding.from_dict(encoding))
+    _recent[key] = model
+    while len(_recent) > RECENT_MODELS:
+        _recent.popitem(last=False)
+    return model
 
 
 def integrity_problem(model_name: str, version: str) -> str | None:

@@ -13,6 +13,7 @@ import mlflow.lightgbm
 import numpy as np
 import pytest
 
+from mlplatform.core.deployment import integrity
 from mlplatform.core.deployment.integrity import IntegrityError, artifact_digest, trial_load, verify
 
 
@@ -99,6 +100,25 @@ def test_the_digest_covers_every_file_and_its_name(copy: Path) -> None:
     shutil.copytree(copy, copy.parent / "renamed")
     (copy.parent / "renamed" / "model.lgb").rename(copy.parent / "renamed" / "model2.lgb")
     assert artifact_digest(copy.parent / "renamed") != artifact_digest(copy)
+
+
+def test_the_child_load_runs_once_per_content_and_changed_files_are_tried_again(
+    copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same bytes load the same way, so a process starts the child once per content; any changed
+    byte is a new content, loaded in a child again (here: refused)."""
+    (copy / "notes.txt").write_text(str(copy))  # content no other test of this process verified
+    started: list[Path] = []
+    monkeypatch.setattr(integrity, "trial_load", lambda file: (started.append(file), trial_load(file)))
+    recorded = artifact_digest(copy)
+    assert verify(copy, recorded) == verify(copy, None) == verify(copy, recorded) == recorded
+    assert started == [copy / "model.lgb"]
+    CORRUPTIONS["truncated at half"](copy / "model.lgb")
+    with pytest.raises(IntegrityError, match="recorded at registration"):
+        verify(copy, recorded)
+    with pytest.raises(IntegrityError, match=r"model\.lgb"):
+        verify(copy, None)
+    assert len(started) == 2
 
 
 def test_a_folder_without_a_lightgbm_flavor_is_refused(copy: Path) -> None:

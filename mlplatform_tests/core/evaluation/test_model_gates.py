@@ -5,6 +5,7 @@ training, the test-rows fingerprint, evaluate_all end to end, and decide / metri
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import polars as pl
@@ -25,6 +26,7 @@ from mlplatform.core.evaluation.metrics import classification_metrics
 from mlplatform.core.evaluation.promotion import decide, metric_reasons
 from mlplatform.core.spec import GateSpec, ModelSpec
 from mlplatform.core.training.fit import TrainingResult, train_model
+from mlplatform.core.training.model import TabularModel
 from mlplatform_tests.core.synthetic import CATEGORICAL, NUMERIC, synthetic
 
 SPEC = ModelSpec(
@@ -308,6 +310,33 @@ def test_latency_gate_fails_an_impossible_sla(trained: TrainingResult, data: dic
     assert result.figures["calls"] == 10
     assert result.figures["p99_ms"] > 1e-9
     assert {"p50_ms", "p99_ms"} <= set(result.figures)
+
+
+class _Paused:
+    """The trained model, with a pause of ``pause_ms`` on some calls: every ``every``-th call (the
+    scheduler running another process), or every call for the records in ``slow`` (a slow model)."""
+
+    def __init__(self, model: TabularModel, pause_ms: float, every: int = 0, slow: tuple = ()) -> None:
+        self.model, self.pause, self.every, self.slow, self.calls = model, pause_ms / 1000, every, slow, 0
+
+    def predict_record(self, record: dict) -> np.ndarray:
+        self.calls += 1
+        if (self.every and self.calls % self.every == 0) or any(record is r for r in self.slow):
+            time.sleep(self.pause)
+        return self.model.predict_record(record)
+
+
+def test_latency_gate_judges_the_model_not_pauses_of_the_machine(
+    trained: TrainingResult, data: dict[str, pl.DataFrame]
+) -> None:
+    """One call in seven paused by 25 ms (well over 1%) passes a 20 ms SLA: each record's fastest try
+    is its latency. Two records of fifty slow at every try (4%) fail it."""
+    records = data["test"].head(50).to_dicts()
+    paused = latency_gate(_Paused(trained.model, 25.0, every=7), records, sla_ms=20.0)  # type: ignore[arg-type]
+    assert paused.passed, paused.summary
+    assert paused.figures["calls"] == 150
+    slow = latency_gate(_Paused(trained.model, 25.0, slow=(records[7], records[31])), records, sla_ms=20.0)  # type: ignore[arg-type]
+    assert not slow.passed and slow.figures["p99_ms"] >= 25.0, slow.summary
 
 
 def test_determinism_gate_passes_a_deterministic_predictor(

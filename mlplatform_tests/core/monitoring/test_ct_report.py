@@ -52,6 +52,17 @@ def test_mean_live_metric_skips_days_without_labels() -> None:
     assert math.isnan(PolicyResult("static", ["a"], [math.nan], [0]).mean_live)
 
 
+def test_the_median_day_is_reported_beside_the_mean() -> None:
+    """A day of similar room rates gives an R² of -20 over 36 bookings: the mean follows that day,
+    the median does not."""
+    result = PolicyResult(
+        "daily", ["a", "b", "c", "d"], [0.8, -20.0, 0.7, math.nan], [36, 36, 36, 0], metric="r2"
+    )
+    assert result.mean_live == pytest.approx(-6.1666667)
+    assert result.median_live == pytest.approx(0.7)
+    assert "| daily | 4 | -6.1667 | 0.7000 | 0 |" in report_markdown({"daily": result}, "CT")
+
+
 def test_rolling_mean_uses_the_last_week_and_skips_gaps() -> None:
     values = [1.0, math.nan, 3.0, 5.0, 7.0, 9.0, 11.0, 13.0, 15.0]
     rolled = rolling_mean(values, window=3)
@@ -64,7 +75,7 @@ def test_report_has_the_table_the_targets_and_the_plot() -> None:
         p: _result(p, 0.69, n) for p, n in (("static", 0), ("weekly", 2), ("daily", 10), ("triggered", 2))
     }
     text = report_markdown(results, "CT policies", ["note one"])
-    assert "| daily | 10 | 0.6900 | 10 |" in text
+    assert "| daily | 10 | 0.6900 | 0.6900 | 10 |" in text
     assert "| triggered / daily retrainings | 2 / 10 = 0.20 | <= 0.25 | yes |" in text
     assert "![live auc per day](live_metric.png)" in text and "- note one" in text
     round_trip = PolicyResult.from_dict(results["daily"].to_dict())
