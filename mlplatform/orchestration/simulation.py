@@ -23,7 +23,8 @@ took 5.6 s on SQLite and 4.0 s in memory, and the year's ingestion about 11 minu
   stage) would take weeks at ~900 flights a day, so the simulation rolls approved models out by
   shadow: 200 shadow-scored requests within every limit (or the spec's shadow minimum when
   smaller), then promotion. Stage durations are in wall-clock minutes, which accelerated time
-  does not have, so they are zero here.
+  does not have, so they are zero here; the stage has no p99 latency limit, because the simulated
+  service's latencies are the simulating machine's (``simulation_spec``).
 - The model window is shortened only when the start leaves less history than the spec's window
   (2013-02-01 leaves 31 days: 21 train, 5 validation, 5 test), the same for every policy.
 """
@@ -178,7 +179,8 @@ class PolicyRun:
                 job = self.definitions.resolve_job_def(request.job_name)
                 job.execute_in_process(instance=self.instance, tags=dict(request.tags), raise_on_error=False)
                 self.result.rollbacks += 1
-                self.result.deployments.append({"day": day, "action": "rollback"})
+                reason = request.tags.get("mlplatform/reason", "")
+                self.result.deployments.append({"day": day, "action": "rollback", "reason": reason})
                 continue
             result = self.materialize(["deployment"], tags=dict(request.tags))
             actions = [str(m["action"]) for m in _metadata(result, "deployment")]

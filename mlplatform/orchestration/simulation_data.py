@@ -21,6 +21,7 @@ from mlplatform.orchestration.resources import (
 )
 
 SHADOW_REQUESTS = 200
+NO_LATENCY_LIMIT_MS = 1e9
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
@@ -41,14 +42,14 @@ def simulation_spec(spec: PipelineSpec, start: dt.date) -> PipelineSpec:
             update={"train_days": history - 2 * held_out, "validation_days": held_out, "test_days": held_out}
         )
     # The spec's own shadow minimum when it asks for fewer requests: 200 is a quarter of a day of
-    # flights, but six days of hotel bookings (~36 a day).
+    # flights, but six days of hotel bookings (~36 a day). No p99 limit: the simulated service runs
+    # in the simulating process, beside training and another policy, so its latencies measure that
+    # machine's load (at load 30-40 on 2 cores one run rolled v2 back on a 210 ms p99, the same code
+    # promoted it on 49 ms in the next run, and the two histories parted). The latency gate still
+    # judges every model; error rate, score spread and live metric limits stay.
     requests = min(SHADOW_REQUESTS, spec.rollout.shadow.min_requests)
-    rollout = spec.rollout.model_copy(
-        update={
-            "strategy": "shadow",
-            "shadow": RolloutStage(traffic=1.0, min_requests=requests, min_minutes=0),
-        }
-    )
+    shadow = RolloutStage(traffic=1.0, min_requests=requests, min_minutes=0, max_p99_ms=NO_LATENCY_LIMIT_MS)
+    rollout = spec.rollout.model_copy(update={"strategy": "shadow", "shadow": shadow})
     return spec.model_copy(update={"model": model, "rollout": rollout})
 
 

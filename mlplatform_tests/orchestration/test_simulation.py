@@ -10,7 +10,10 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from mlplatform.core.pipelines import load_spec
+from mlplatform.core.spec import PipelineSpec
 from mlplatform.orchestration.simulation import simulate
+from mlplatform.orchestration.simulation_data import simulation_spec
 
 START, DAYS = dt.date(2013, 1, 21), 4
 
@@ -43,3 +46,23 @@ def test_simulation_runs_each_policy_through_the_loop_and_reports(tmp_path: Path
     text = report.read_text()
     assert "| static | 4 |" in text and "| daily | 4 |" in text
     assert (out / "live_metric.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "start", "requests"), [("flight_delay", START, 200), ("room_rate", dt.date(2016, 9, 1), 100)]
+)
+def test_the_simulated_rollout_is_a_shadow_stage_without_a_latency_limit(
+    pipeline: str, start: dt.date, requests: int
+) -> None:
+    """At most 200 shadow requests (the spec's own minimum when smaller) and no p99 limit: the
+    simulated service shares the simulating machine, so its latencies would decide rollbacks by the
+    machine's load. The spec reaches the policies' processes as JSON, limit included."""
+    spec = simulation_spec(load_spec(pipeline), start)
+    shadow = spec.rollout.shadow
+    assert spec.rollout.strategy == "shadow"
+    assert (shadow.min_requests, shadow.min_minutes) == (requests, 0)
+    assert (
+        shadow.max_p99_ms >= 1e9
+        and shadow.max_error_rate == load_spec(pipeline).rollout.shadow.max_error_rate
+    )
+    assert PipelineSpec.model_validate_json(spec.model_dump_json(by_alias=True)) == spec
