@@ -168,6 +168,7 @@ def main() -> None:
             "<= 1.3",
             verdict(ratio <= TARGET_RATIO),
         ),
+        ("CPU-time ratio asset/bare per repetition (this process)", spread(cpu_ratios)),
         (
             "ratio of the medians / of the minimums",
             f"{m['asset'] / m['bare']:.2f} / {lo['asset'] / lo['bare']:.2f}",
