@@ -34,9 +34,10 @@ else
     base=$local_base
 fi
 
-# The wheels, rebuilt from scratch whenever pyproject.toml changes (no stale wheel is left behind).
-pins=$(sha256sum pyproject.toml | cut -c1-64)
-if [ "$(cat wheelhouse/.pyproject.sha256 2>/dev/null)" != "$pins" ]; then
+# The wheels, rebuilt from scratch (no stale wheel is left behind) whenever the pins change:
+# [project].dependencies or [build-system].requires, not other edits of pyproject.toml.
+pins=$("$python" -c "import hashlib, json, tomllib; p = tomllib.load(open('pyproject.toml', 'rb')); print(hashlib.sha256(json.dumps([p['project']['dependencies'], p['build-system']['requires']]).encode()).hexdigest())")
+if [ "$(cat wheelhouse/.pins.sha256 2>/dev/null)" != "$pins" ]; then
     log "building the dependency wheels on the host into wheelhouse/"
     rm -rf wheelhouse
     mkdir wheelhouse
@@ -46,7 +47,7 @@ if [ "$(cat wheelhouse/.pyproject.sha256 2>/dev/null)" != "$pins" ]; then
         >wheelhouse/build-requirements.txt
     "$python" -m pip wheel --quiet --disable-pip-version-check --wheel-dir wheelhouse \
         --requirement wheelhouse/requirements.txt --requirement wheelhouse/build-requirements.txt >&2
-    echo "$pins" >wheelhouse/.pyproject.sha256
+    echo "$pins" >wheelhouse/.pins.sha256
 fi
 
 # runc: crun refuses hosts with hybrid cgroups. Containers cannot raise RLIMIT_NOFILE/NPROC above
