@@ -49,3 +49,14 @@ class ReportConfig(dg.Config):
     plots: bool = Field(
         default=True, description="Draw the plots; a simulation turns them off to save its time budget"
     )
+
+
+class DriftConfig(ReportConfig):
+    """Run configuration of ``drift``."""
+
+    ks: bool = Field(
+        default=True,
+        description="Kolmogorov-Smirnov tests of the numeric features; a simulation turns them off: no "
+        "decision reads them (the trigger reads PSI) and their exact p-values were half of its daily "
+        "monitoring run",
+    )

@@ -30,7 +30,7 @@ from mlplatform.core.monitoring.triggers import drifted_features, is_bad_day
 from mlplatform.core.spec import PipelineSpec
 from mlplatform.core.training.fit import TimeSplit
 from mlplatform.orchestration.automation import every_partition_eager
-from mlplatform.orchestration.metadata import ReportConfig, markdown_table
+from mlplatform.orchestration.metadata import DriftConfig, markdown_table
 from mlplatform.orchestration.resources import MlflowTracking, PredictionLogFiles, Warehouse
 from mlplatform.serving.prediction_log import log_files, read_log
 
@@ -229,7 +229,7 @@ def drift_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.A
     )
     def _drift(
         context: dg.AssetExecutionContext,
-        config: ReportConfig,
+        config: DriftConfig,
         warehouse: Warehouse,
         mlflow_tracking: MlflowTracking,
     ):
@@ -256,7 +256,7 @@ def drift_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> dg.A
         reference = store.read_days(spec.name, "features", window)
         current = store.read(spec.name, "features", day)
         profiles = reference_profiles(reference, spec.features.numeric, spec.features.categorical)
-        table = drift_table(profiles, current)
+        table = drift_table(profiles, current, ks=config.ks)
         store.write(spec.name, "drift", table, day)
         judged = current.height >= spec.monitoring.drift_min_rows
         watched = table.filter(pl.col("feature").is_in(triggers)).to_dicts()

@@ -212,10 +212,13 @@ def _ks(profile: FeatureProfile, values: pl.Series) -> tuple[float | None, float
     return float(result.statistic), float(result.pvalue)
 
 
-def drift_table(profiles: Mapping[str, FeatureProfile], current: pl.DataFrame) -> pl.DataFrame:
+def drift_table(
+    profiles: Mapping[str, FeatureProfile], current: pl.DataFrame, ks: bool = True
+) -> pl.DataFrame:
     """One row per feature, most drifted first: feature, kind, psi, ks_statistic, ks_p_value
-    (null for categorical), reference_missing, current_missing (shares), rows (current rows),
-    top_bin (the bin whose share moved most, e.g. "[12.0, 15.0)" or "EV" or "missing")."""
+    (null for categorical, and for every feature when ``ks`` is off), reference_missing,
+    current_missing (shares), rows (current rows), top_bin (the bin whose share moved most, e.g.
+    "[12.0, 15.0)" or "EV" or "missing")."""
     if current.height == 0:
         raise ValueError("the current frame has no rows: drift needs at least one row to measure")
     absent = [name for name in profiles if name not in current.columns]
@@ -225,7 +228,7 @@ def drift_table(profiles: Mapping[str, FeatureProfile], current: pl.DataFrame) -
     for name, profile in profiles.items():
         expected = np.asarray(profile.shares)
         actual = bin_shares(profile, current[name])
-        statistic, p_value = _ks(profile, current[name])
+        statistic, p_value = _ks(profile, current[name]) if ks else (None, None)
         rows.append(
             {
                 "feature": name,

@@ -424,3 +424,15 @@ def test_drift_markdown_of_an_empty_table_is_refused() -> None:
 
     with pytest.raises(ValueError, match="no features to plot"):
         drift_markdown(profiles, numeric_frame([1.0]), table)
+
+
+def test_without_ks_the_psi_and_every_other_column_are_the_same() -> None:
+    """The simulation turns the KS tests off (no decision reads them): only their columns change."""
+    rng = np.random.default_rng(3)
+    reference = pl.DataFrame({"x": rng.normal(size=2000), "c": rng.choice(["a", "b"], 2000)})
+    current = pl.DataFrame({"x": rng.normal(0.5, size=300), "c": rng.choice(["a", "b"], 300)})
+    profiles = reference_profiles(reference, numeric=["x"], categorical=["c"])
+    full, without = drift_table(profiles, current), drift_table(profiles, current, ks=False)
+    assert full["ks_p_value"].null_count() == 1 and without["ks_p_value"].null_count() == 2
+    assert without["ks_statistic"].null_count() == 2
+    assert without.drop("ks_statistic", "ks_p_value").equals(full.drop("ks_statistic", "ks_p_value"))
