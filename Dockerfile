@@ -115,6 +115,7 @@ RUN groupadd --gid 10001 mlplatform \
     && chown 10001:10001 /var/lib/mlplatform /opt/dagster/dagster_home
 
 # Configuration comes from the environment at run time (README, Configuration); nothing secret here.
+# MLflow's usage telemetry is off: the containers run in closed networks and must not call out unasked.
 # Byte code is written at run time to the writable scratch every chart mounts at MLPLATFORM_HOME,
 # shared by the processes of one container (the code server and its runs, the service's workers):
 # compiled into the image it was 116 MB of 1.18 GB. The first process of a container compiles what
@@ -123,7 +124,8 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONPYCACHEPREFIX=/var/lib/mlplatform/.pycache \
     MLPLATFORM_HOME=/var/lib/mlplatform \
     DAGSTER_HOME=/opt/dagster/dagster_home \
-    MPLCONFIGDIR=/tmp/matplotlib
+    MPLCONFIGDIR=/tmp/matplotlib \
+    MLFLOW_DISABLE_TELEMETRY=true
 
 USER 10001:10001
 WORKDIR /home/mlplatform

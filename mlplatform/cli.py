@@ -336,6 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # MLflow 3 sends usage telemetry to its vendor by default: a platform that runs in closed
+    # networks must not call out unasked (MLFLOW_DISABLE_TELEMETRY=false turns it back on). The
+    # servers `up` starts inherit this environment.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     if getattr(args, "verbose", False):
         os.environ[VERBOSE_ENV] = "1"
     else:

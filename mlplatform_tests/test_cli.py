@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -26,6 +27,19 @@ def test_replay_writes_one_file_per_day_and_is_idempotent(
 
     assert main(["replay", "--pipeline", "flight_delay", "--days", "2", "--start", "2013-02-01"]) == 0
     assert "0 file(s) new or changed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "true"), ("false", "false")])
+def test_mlflow_telemetry_is_off_unless_the_user_turns_it_on(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, given: str | None, expected: str
+) -> None:
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "unset by the test")  # restored after the test
+    if given is None:
+        monkeypatch.delenv("MLFLOW_DISABLE_TELEMETRY")
+    else:
+        monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", given)
+    assert main(["replay", "--pipeline", "flight_delay", "--days", "1", "--start", "2013-02-01"]) == 0
+    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == expected
 
 
 @pytest.mark.parametrize(

@@ -231,6 +231,12 @@ def test_labels_and_no_secrets(dockerfile: dict[str, list[Instruction]]) -> None
     assert not re.search(r"(TOKEN|SECRET|PASSWORD|ACCESS_KEY)", settings, re.IGNORECASE)
 
 
+def test_runtime_sends_no_telemetry(dockerfile: dict[str, list[Instruction]]) -> None:
+    """The MLflow server the image runs starts outside the platform's CLI: the image says it."""
+    runtime_env = " ".join(i.argument for i in dockerfile["runtime"] if i.keyword == "ENV")
+    assert "MLFLOW_DISABLE_TELEMETRY=true" in runtime_env
+
+
 def dockerignore_patterns() -> list[re.Pattern[str]]:
     """.dockerignore lines as Docker reads them: `*` stays within a folder, `**/` spans folders."""
     lines = (ROOT / ".dockerignore").read_text().splitlines()
