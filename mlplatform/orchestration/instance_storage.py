@@ -44,6 +44,7 @@ import re
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -81,6 +82,8 @@ CONCURRENT_INIT = re.compile(
     r"table [A-Za-z_]* already exists|database is locked|UNIQUE constraint failed: alembic_version"
 )
 INIT_ATTEMPTS = 11
+# The index, the runs database and the runs being written or read now (see _Engines).
+MAX_OPEN_DATABASES = 8
 
 
 @functools.cache
@@ -111,10 +114,15 @@ def tuned_engine(conn_string: str) -> Engine:
 
 class _Engines:
     """One engine per database file, made again in a forked child (pooled connections never cross
-    a fork: two processes writing through one SQLite handle corrupt it)."""
+    a fork: two processes writing through one SQLite handle corrupt it).
+
+    At most ``MAX_OPEN_DATABASES`` are kept, the least recently used closed first: every run has a
+    database of its own, and a daemon or webserver that reads thousands of runs over weeks would
+    otherwise keep a pooled connection (three file descriptors with WAL) open to each of them.
+    """
 
     def __init__(self) -> None:
-        self._engines: dict[str, Engine] = {}
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._pid = os.getpid()
         self._lock = threading.Lock()
 
@@ -123,9 +131,14 @@ class _Engines:
             if self._pid != os.getpid():
                 for engine in self._engines.values():
                     engine.dispose(close=False)
-                self._engines, self._pid = {}, os.getpid()
+                self._engines, self._pid = OrderedDict(), os.getpid()
             if conn_string not in self._engines:
                 self._engines[conn_string] = tuned_engine(conn_string)
+                if len(self._engines) > MAX_OPEN_DATABASES:
+                    # Closes the pooled connections; one still checked out by another thread
+                    # stays usable and is closed when that thread is done with it.
+                    self._engines.popitem(last=False)[1].dispose()
+            self._engines.move_to_end(conn_string)
             return self._engines[conn_string]
 
     def dispose(self) -> None:

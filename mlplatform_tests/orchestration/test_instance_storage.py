@@ -9,6 +9,7 @@ instance runs the next job.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -21,7 +22,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from mlplatform.orchestration.instance_storage import TunedSqliteStorage
+from mlplatform.orchestration.instance_storage import MAX_OPEN_DATABASES, TunedSqliteStorage
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -183,3 +184,31 @@ def test_a_new_runs_database_is_the_one_dagster_creates(
     assert found["tuned"] == found["dagster"]
     (run_tables, run_stamp, run_journal), _ = found["tuned"]
     assert len(run_tables) > 3 and len(run_stamp) == 1 and run_journal == "wal"
+
+
+def _open_databases(folder: Path) -> set[str]:
+    """The SQLite files below ``folder`` this process holds a descriptor to (db, -wal or -shm)."""
+    names = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith(str(folder)) and ".db" in target:
+                names.add(Path(target).name.split(".db")[0])
+    return names
+
+
+def test_a_long_lived_process_keeps_a_bounded_number_of_databases_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon or webserver writes and reads many runs, each with its own database: the storage
+    closes the least recently used instead of keeping a connection to every run ever seen."""
+    (tmp_path / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    runs = 3 * MAX_OPEN_DATABASES
+    with dg.DagsterInstance.get() as instance:
+        run_ids = [after_the_kill.execute_in_process(instance=instance).run_id for _ in range(runs)]
+        assert all(instance.all_logs(run_id) for run_id in run_ids)  # each run's events read back
+        open_runs = set(run_ids) & _open_databases(tmp_path)
+
+    assert open_runs  # the recent runs' connections are kept, as the speed needs
+    assert len(open_runs) <= MAX_OPEN_DATABASES < runs
