@@ -230,6 +230,8 @@ class PolicyRun:
 
     def serve(self, day: str) -> None:
         store = self.resources["warehouse"].store()
+        if not store.exists(self.spec.name, "raw", day):
+            return  # blocked at ingestion (2013-12-31 has no weather): nothing arrived to be served
         raw = store.read(self.spec.name, "raw", day).select(self.spec.serving_columns)
         records = json.loads(raw.write_json())
         size = math.ceil(len(records) / SLICES)

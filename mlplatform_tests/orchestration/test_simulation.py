@@ -12,7 +12,7 @@ import pytest
 
 from mlplatform.core.pipelines import load_spec
 from mlplatform.core.spec import PipelineSpec
-from mlplatform.orchestration.simulation import simulate
+from mlplatform.orchestration.simulation import PolicyRun, simulate
 from mlplatform.orchestration.simulation_data import simulation_spec
 
 START, DAYS = dt.date(2013, 1, 21), 4
@@ -66,3 +66,16 @@ def test_the_simulated_rollout_is_a_shadow_stage_without_a_latency_limit(
         and shadow.max_error_rate == load_spec(pipeline).rollout.shadow.max_error_rate
     )
     assert PipelineSpec.model_validate_json(spec.model_dump_json(by_alias=True)) == spec
+
+
+def test_a_day_blocked_at_ingestion_is_served_nothing_and_measured_as_missing(tmp_path: Path) -> None:
+    """A day whose delivery the gates blocked (the source has no weather on 2013-12-31) is stored in
+    no table: the simulated day goes on with nothing to serve and no live metric, as in production."""
+    spec = simulation_spec(load_spec("flight_delay"), START)
+    run = PolicyRun(spec, "static", tmp_path / "data", tmp_path / "home")
+    run.arrive("2013-12-31", run.morning_tables())
+
+    run.serve("2013-12-31")
+
+    live, served = run.live_metric("2013-12-31")
+    assert served == 0 and live != live  # NaN: not measured
