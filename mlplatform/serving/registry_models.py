@@ -144,7 +144,7 @@ class RegistryModels:
             return replace(known, alias=alias)
         tags = client.get_model_version(self.model_name, version).tags
         try:
-            model = load_version(self.model_name, version)
+            model = load_version(self.model_name, version, reuse=False)
         except IntegrityError as exc:
             refusal = Refusal(version, alias, str(exc), time.time())
             if known is None:

@@ -142,7 +142,7 @@ def _download(model_name: str, version: str, into: Path) -> Path:
     )
 
 
-def load_version(model_name: str, version: str) -> TabularModel:
+def load_version(model_name: str, version: str, *, reuse: bool = True) -> TabularModel:
     """The registered booster with the encoding its training run logged beside it, loaded only after
     its files passed ``integrity.verify`` (``IntegrityError`` otherwise): a corrupt file must not
     crash the process that loads it.
@@ -150,18 +150,21 @@ def load_version(model_name: str, version: str) -> TabularModel:
     The files are downloaded and verified at every call; a model already loaded in this process from
     the same bytes (digest) and run is returned again instead of being parsed and its encoding
     downloaded anew: the gated path loads the champion for every evaluation, and a simulation
-    evaluates hundreds of versions per process. Only the last ``RECENT_MODELS`` are kept."""
+    evaluates hundreds of versions per process. Only the last ``RECENT_MODELS`` are kept.
+    ``reuse=False`` neither returns nor keeps one: the prediction service decides itself how long a
+    version no alias names stays in memory (``keep_seconds``), and a kept copy would outlive that."""
     registered = MlflowClient().get_model_version(model_name, version)
     with tempfile.TemporaryDirectory() as scratch:
         folder = _download(model_name, version, Path(scratch))
         key = (verify(folder, registered.tags.get(DIGEST_TAG)), str(registered.run_id))
-        model = _recent.pop(key, None)
+        model = _recent.pop(key, None) if reuse else None
         booster = mlflow.lightgbm.load_model(str(folder)) if model is None else model.booster
     if model is None:
         assert isinstance(booster, lgb.Booster)
         encoding = mlflow.artifacts.load_dict(f"runs:/{registered.run_id}/{ENCODING}")
         model = TabularModel(booster, Encoding.from_dict(encoding))
-    _recent[key] = model
+    if reuse:
+        _recent[key] = model
     while len(_recent) > RECENT_MODELS:
         _recent.popitem(last=False)
     return model
