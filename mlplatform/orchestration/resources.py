@@ -9,8 +9,6 @@ credentials are never fields: they come from the standard AWS environment only, 
 no run config, UI page or log.
 """
 
-import contextlib
-import sqlite3
 from pathlib import Path
 
 import dagster as dg
@@ -110,9 +108,7 @@ class MlflowTracking(dg.ConfigurableResource):
         under ``MLPLATFORM_MLFLOW_ARTIFACTS`` (a folder or an ``s3://`` URI); a tracking server
         (``http(s)://``) decides where artifacts go itself."""
         client = self.client()
-        experiment = client.get_experiment_by_name(pipeline)  # creates a SQLite store
-        if self.uri().startswith("sqlite:///"):
-            write_ahead_log(self.uri().removeprefix("sqlite:///"))
+        experiment = client.get_experiment_by_name(pipeline)
         if experiment is not None:
             return experiment.experiment_id
         location = None
@@ -127,20 +123,3 @@ class MlflowTracking(dg.ConfigurableResource):
 
     def ui_url(self) -> str:
         return settings.mlflow_ui_url()
-
-
-def write_ahead_log(database: str) -> None:
-    """Put MLflow's SQLite store in WAL mode (it stays so in the file, for every process).
-
-    A training run commits about 50 times to MLflow's store; in SQLite's default rollback-journal
-    mode each commit fsyncs a journal, the database and the journal's removal (9-11 ms a commit on
-    the 2-core dev machine under load), in WAL mode one append to the log (1.7-3 ms), equally
-    durable at MLflow's default synchronous=FULL. Readers (the MLflow UI, the service) no longer
-    block the writer either. The switch needs the database to itself for a moment: if another
-    process holds it, the next run switches it.
-    """
-    with (
-        contextlib.suppress(sqlite3.OperationalError),
-        contextlib.closing(sqlite3.connect(database, timeout=1)) as db,
-    ):
-        db.execute("PRAGMA journal_mode=WAL")

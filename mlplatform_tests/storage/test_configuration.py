@@ -4,9 +4,7 @@ prediction log keeps rows its storage could not take."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import sqlite3
 from pathlib import Path
 
 import polars as pl
@@ -14,7 +12,6 @@ import pytest
 
 from mlplatform.orchestration.resources import (
     LocalWarehouse,
-    MlflowTracking,
     ObjectStoreWarehouse,
     PredictionLogFiles,
     warehouse_from_environment,
@@ -117,15 +114,3 @@ def test_a_flush_keeps_every_value_and_instant_of_its_rows(tmp_path: Path) -> No
     expected = pl.DataFrame(rows, schema=COLUMNS).with_columns(pl.col("status").fill_null("ok"))
     assert logged.sort("request_id").equals(expected.sort("request_id"))
     assert logged.filter(pl.col("request_id") == rows[1]["request_id"])["time"].dt.hour().item() == 12
-
-
-def test_the_sqlite_mlflow_store_is_in_wal_mode_for_every_connection(tmp_path: Path) -> None:
-    """WAL is recorded in the database file: a connection that never asked for it sees it too."""
-    database = tmp_path / "mlflow.db"
-    tracking = MlflowTracking(tracking_uri=f"sqlite:///{database}", artifact_root=str(tmp_path / "artifacts"))
-
-    experiment = tracking.experiment_id("flight_delay")
-
-    with contextlib.closing(sqlite3.connect(database)) as db:
-        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert tracking.experiment_id("flight_delay") == experiment
