@@ -15,7 +15,8 @@ from typing import Any
 import helm_python as helm
 import kubernetes_validate
 import pytest
-import yaml
+
+from mlplatform_tests.production.charts import manifests
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "mlplatform"
 RELEASE, NAMESPACE = "mlp", "ml"
@@ -76,15 +77,8 @@ def chart() -> Iterator[helm.Chart]:
 
 
 def render(chart: helm.Chart, values: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every manifest the chart renders for these values (NOTES.txt is text, not a manifest)."""
-    rendered = chart.render(values, name=RELEASE, namespace=NAMESPACE)
-    return [
-        document
-        for path, text in rendered.items()
-        if not path.endswith("NOTES.txt")
-        for document in yaml.safe_load_all(text)
-        if document
-    ]
+    """Every manifest the chart renders for these values, as release ``mlp`` in namespace ``ml``."""
+    return manifests(chart, values, RELEASE, NAMESPACE)
 
 
 def of_kind(manifests: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:

@@ -78,9 +78,11 @@ class Launch:
     from_env_secrets: set[str] = field(default_factory=set)  # names of the envFrom Secrets' keys
 
 
-def render_mlplatform(values: dict[str, Any]) -> list[dict[str, Any]]:
-    with helm.Chart.load(CHART) as chart:
-        rendered = chart.render(values, name=RELEASE, namespace=NAMESPACE)
+def manifests(
+    chart: helm.Chart, values: dict[str, Any], release: str = RELEASE, namespace: str = NAMESPACE
+) -> list[dict[str, Any]]:
+    """Every manifest the chart renders for these values (NOTES.txt is text, not a manifest)."""
+    rendered = chart.render(values, name=release, namespace=namespace)
     return [
         document
         for path, text in rendered.items()
@@ -88,6 +90,11 @@ def render_mlplatform(values: dict[str, Any]) -> list[dict[str, Any]]:
         for document in yaml.safe_load_all(text)
         if document
     ]
+
+
+def render_mlplatform(values: dict[str, Any]) -> list[dict[str, Any]]:
+    with helm.Chart.load(CHART) as chart:
+        return manifests(chart, values)
 
 
 def deployment_pod(manifests: list[dict[str, Any]], name: str) -> Pod:
