@@ -17,7 +17,8 @@ import polars as pl
 
 from mlplatform.core.deployment.batch_scoring import ScoringModel, score_rows
 from mlplatform.core.deployment.registry import CHAMPION, alias_version, version_tag
-from mlplatform.core.spec import POLARS_TYPES, PipelineSpec
+from mlplatform.core.spec import PipelineSpec
+from mlplatform.core.table_spec import POLARS_TYPES
 from mlplatform.core.training.tracking import load_version
 from mlplatform.orchestration.metadata import day_range_label, markdown_table
 from mlplatform.orchestration.resources import MlflowTracking, Warehouse

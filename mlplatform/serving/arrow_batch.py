@@ -25,7 +25,8 @@ import io
 
 import polars as pl
 
-from mlplatform.core.spec import POLARS_TYPES, ColumnSpec, PipelineSpec
+from mlplatform.core.spec import PipelineSpec
+from mlplatform.core.table_spec import POLARS_TYPES, ColumnSpec
 from mlplatform.serving.schema import Rejected
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"

@@ -35,7 +35,8 @@ from mlplatform.core.data.days import day_columns, inconsistent_rows, row_days
 from mlplatform.core.data.timestamps import UTC_MICROSECONDS, epoch_microseconds, typed_series
 from mlplatform.core.data.warehouse import ParquetWarehouse
 from mlplatform.core.features.compute import compute_features
-from mlplatform.core.spec import POLARS_TYPES, PipelineSpec
+from mlplatform.core.spec import PipelineSpec
+from mlplatform.core.table_spec import POLARS_TYPES
 
 FILTER_MIN_ROWS = 1000  # below this, a join over the whole table costs less than selecting its rows
 FILTER_MAX_SHARE = 0.1  # request rows per table row above which the whole table is passed

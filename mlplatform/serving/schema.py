@@ -40,7 +40,8 @@ from pydantic import (
 )
 from pydantic_core import from_json
 
-from mlplatform.core.spec import ColumnSpec, PipelineSpec
+from mlplatform.core.spec import PipelineSpec
+from mlplatform.core.table_spec import ColumnSpec
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # an int column is stored as Int64
 _ISO_TEXT = re.compile(r"\d{4}-")

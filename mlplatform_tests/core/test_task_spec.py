@@ -12,7 +12,8 @@ import pytest
 from mlplatform.core.data.landing import read_landing_file
 from mlplatform.core.features.compute import FeatureError, attach_label, compute_features
 from mlplatform.core.features.gates import feature_contract
-from mlplatform.core.spec import PipelineSpec, TableSchema
+from mlplatform.core.spec import PipelineSpec
+from mlplatform.core.table_spec import TableSchema
 from mlplatform_tests.core.test_spec import FLIGHT_SPEC
 
 if TYPE_CHECKING:

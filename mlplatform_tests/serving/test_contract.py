@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from mlplatform.core.pipelines import load_spec
-from mlplatform.core.spec import DEFAULT_MAX_LENGTH, ColumnSpec
+from mlplatform.core.table_spec import DEFAULT_MAX_LENGTH, ColumnSpec
 from mlplatform.serving import online as online_module
 from mlplatform.serving.arrow_batch import ArrowRecords, ipc_stream
 from mlplatform.serving.online import OnlineFeatures

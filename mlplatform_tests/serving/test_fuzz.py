@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 
-from mlplatform.core.spec import ColumnSpec
+from mlplatform.core.table_spec import ColumnSpec
 from mlplatform_tests.harness import Harness
 from mlplatform_tests.serving.server import AUTH, Service
 

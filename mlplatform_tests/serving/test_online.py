@@ -12,7 +12,8 @@ import pytest
 from mlplatform.core.data.warehouse import ParquetWarehouse
 from mlplatform.core.features.compute import compute_features
 from mlplatform.core.pipelines import load_spec
-from mlplatform.core.spec import POLARS_TYPES, PipelineSpec, TableSchema
+from mlplatform.core.spec import PipelineSpec
+from mlplatform.core.table_spec import POLARS_TYPES, TableSchema
 from mlplatform.serving import online as online_module
 from mlplatform.serving.online import OnlineFeatures
 from mlplatform.serving.schema import RecordValidator

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import pandera.polars as pa
 import polars as pl
 
-from mlplatform.core.spec import POLARS_TYPES, TableSchema
+from mlplatform.core.table_spec import POLARS_TYPES, TableSchema
 
 FAILURE_COLUMNS = {
     "column": pl.String,

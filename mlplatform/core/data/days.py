@@ -18,7 +18,7 @@ import re
 
 import polars as pl
 
-from mlplatform.core.spec import ColumnSpec, DaySpec, TableSchema
+from mlplatform.core.table_spec import ColumnSpec, DaySpec, TableSchema
 
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$")
 ISO_DATE = "%Y-%m-%d"

@@ -17,7 +17,7 @@ import polars as pl
 from mlplatform.core.data.contracts import FAILURE_COLUMNS, FIRST_ROWS, describe, describe_each, validate
 from mlplatform.core.data.days import describe_rule, inconsistencies, row_days
 from mlplatform.core.gate_result import GateResult
-from mlplatform.core.spec import DaySpec, TableSchema, VolumeSpec
+from mlplatform.core.table_spec import DaySpec, TableSchema, VolumeSpec
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ from mlplatform.core.data.gates import (
 from mlplatform.core.data.landing import Landed, land_file
 from mlplatform.core.data.warehouse import day_range
 from mlplatform.core.gate_result import GateResult
-from mlplatform.core.spec import PipelineSpec, TableSchema, VolumeSpec
+from mlplatform.core.spec import PipelineSpec
+from mlplatform.core.table_spec import TableSchema, VolumeSpec
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import polars.selectors as cs
 
 from mlplatform.core.data.contracts import FAILURE_COLUMNS, FIRST_ROWS, describe_each
 from mlplatform.core.data.days import expected_form, parse_date, parse_datetime
-from mlplatform.core.spec import POLARS_TYPES, ColumnSpec, TableSchema
+from mlplatform.core.table_spec import POLARS_TYPES, ColumnSpec, TableSchema
 
 
 class LandingFileError(ValueError):

@@ -19,7 +19,8 @@ from pathlib import Path
 import polars as pl
 
 from mlplatform.core.data.days import row_days
-from mlplatform.core.spec import DaySpec, PipelineSpec, TableSchema, VolumeSpec, load_callable
+from mlplatform.core.spec import PipelineSpec, load_callable
+from mlplatform.core.table_spec import DaySpec, TableSchema, VolumeSpec
 
 
 @functools.cache

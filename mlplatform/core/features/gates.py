@@ -16,7 +16,8 @@ from scipy.stats import rankdata
 
 from mlplatform.core.data.contracts import describe, validate
 from mlplatform.core.gate_result import GateResult
-from mlplatform.core.spec import PipelineSpec, TableSchema
+from mlplatform.core.spec import PipelineSpec
+from mlplatform.core.table_spec import TableSchema
 
 
 def feature_contract(spec: PipelineSpec) -> TableSchema:

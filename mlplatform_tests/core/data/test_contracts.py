@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from mlplatform.core.data.contracts import FAILURE_COLUMNS, build_schema, describe, validate
-from mlplatform.core.spec import TableSchema
+from mlplatform.core.table_spec import TableSchema
 
 SCHEMA = TableSchema.model_validate(
     {

@@ -15,7 +15,7 @@ from mlplatform.core.data.gates import (
     primary_key_gate,
     volume_gate,
 )
-from mlplatform.core.spec import TableSchema, VolumeSpec
+from mlplatform.core.table_spec import TableSchema, VolumeSpec
 
 SCHEMA = TableSchema.model_validate(
     {

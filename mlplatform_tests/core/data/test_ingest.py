@@ -15,7 +15,7 @@ from mlplatform.core.data.contracts import FAILURE_COLUMNS, build_schema
 from mlplatform.core.data.gates import DayRule
 from mlplatform.core.data.ingest import IngestResult, IngestTable, ingest_file
 from mlplatform.core.gate_result import GateResult
-from mlplatform.core.spec import DaySpec, TableSchema, VolumeSpec
+from mlplatform.core.table_spec import DaySpec, TableSchema, VolumeSpec
 
 SCHEMA = TableSchema.model_validate(
     {

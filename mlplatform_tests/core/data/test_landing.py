@@ -13,7 +13,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from mlplatform.core.data.landing import LandingFileError, land_file, read_landing_file
-from mlplatform.core.spec import TableSchema
+from mlplatform.core.table_spec import TableSchema
 
 COLUMNS = {
     "id": {"type": "int"},
