@@ -1,18 +1,21 @@
 """Serving benchmark: the prediction service vs ``mlflow models serve`` on the same model, over HTTP.
 
-Setup (untimed), in a temporary home: replay and ingest 2013-01-01..20, train ``flight_delay/model``
-as of 2013-01-21 (version 1 in the SQLite registry) and make it the champion. Measured, every server
-a subprocess with one uvicorn worker on 127.0.0.1, the load from a minimal asyncio HTTP/1.1 client
-(``Connection``, one keep-alive connection per concurrent caller) in this process:
+``--pipeline NAME`` (default ``flight_delay``) picks any declared pipeline; everything below comes
+from its spec. Setup (untimed, ``setup``), in a temporary home: replay and ingest the spec's model
+window from the source's first day, train ``<pipeline>/model`` as of the day after (version 1 in the
+SQLite registry) and make it the champion. Measured, every server a subprocess with one uvicorn
+worker on 127.0.0.1, the load from a minimal asyncio HTTP/1.1 client (``Connection``, one keep-alive
+connection per concurrent caller) in this process:
 
-1. ours (``mlplatform serve``): single-record POSTs of the raw pre-event fields of
-   the 2013-01-20 flights (validation, online features, model, prediction log and metrics all
-   included) at concurrency 1, 8 and 32: req/s, p50 and p99 latency, non-2xx and transport errors;
-2. ``mlflow models serve --env-manager local --workers 1`` gets the same flights as ready-made encoded
+1. ours (``mlplatform serve``): single-record POSTs of the raw pre-event fields of the last ingested
+   day's records (validation, online features, model, prediction log and metrics all included) at
+   concurrency 1, 8 and 32: req/s, p50 and p99 latency, non-2xx and transport errors;
+2. ``mlflow models serve --env-manager local --workers 1`` gets the same records as ready-made encoded
    feature rows (``dataframe_split``, one row a request, categoricals as the model's integer codes),
-   so it does less work per request than ours; a probe checks it answers what our model answers;
-3. batch: 1,000 records in one POST to ours, as JSON and as an Arrow IPC stream, vs a bare
-   ``booster.predict`` of the encoded matrix;
+   so it does less work per request than ours; a probe checks it answers what our model answers (a
+   probability, classes' probabilities or a value, as the task has it);
+3. batch: 1,000 records (the last day's, then the days before it until 1,000) in one POST to ours,
+   as JSON and as an Arrow IPC stream, vs a bare ``booster.predict`` of the encoded matrix;
    then, in this process, the steps no service can skip (the pipeline's feature function, and the
    model's encoding and predict), whose sum bounds the batch ratio.
 
@@ -31,13 +34,16 @@ different moments of the host.
 Why: the service computes its own features and logs every answer, and should still beat the stock
 MLflow server. Targets (issue 19): at concurrency 8 ours/MLflow req/s >= 10 and our p99 <= 5 ms;
 a batch of 1,000 (JSON and Arrow) within 1.5x of the in-process floor (the pipeline's feature
-function + encode + predict). Run from the repository root: ``.venv/bin/python benchmarks/serving.py``.
+function + encode + predict). Run from the repository root:
+``.venv/bin/python benchmarks/serving.py [--pipeline NAME]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import itertools
 import json
 import os
@@ -51,14 +57,23 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 import uvloop
-from common import REPO, median, report, temp_home, timed, verdict
+from common import (
+    REPO,
+    add_pipeline_argument,
+    days_from,
+    median,
+    report,
+    result_name,
+    temp_home,
+    timed,
+    verdict,
+)
 
 from mlplatform.core.processes import stop_process_groups
 from mlplatform.serving.arrow_batch import ARROW_STREAM, ipc_stream
 from mlplatform.serving.cpu_affinity import format_cpu_list, parse_cpu_list
 from mlplatform_tests.ports import free_port
 
-DAY, AS_OF, BATCH_DAY = "2013-01-20", "2013-01-21", "2013-01-19"
 LEVELS = {1: 2000, 8: 4000, 32: 4000}  # concurrency -> requests (each level also capped in time)
 LEVEL_SECONDS, WARMUP, BATCH, REPEATS, ROUNDS = 20.0, 300, 1000, 7, 3
 TARGET_RATIO, TARGET_P99_MS, TARGET_FLOOR = 10.0, 5.0, 1.5
@@ -234,42 +249,79 @@ def batch_floor(spec, store, model, records: list[dict]) -> dict[str, float]:
     }
 
 
-def setup(home: Path):
-    """Ingest 20 days, train version 1 as of 2013-01-21 and make it the champion (untimed, quiet)."""
+def history(spec) -> tuple[list[str], str]:
+    """The days the setup ingests (the spec's model window from the source's first day) and the
+    as-of day of the champion trained on them (the day after)."""
+    days = days_from(spec.source.start_date, spec.model.window_days)
+    return days, (dt.date.fromisoformat(days[-1]) + dt.timedelta(days=1)).isoformat()
+
+
+def setup(home: Path, spec):
+    """Ingest ``history(spec)``, train version 1 on it and make it the champion (untimed, quiet)."""
     sys.path.insert(0, str(REPO))
     log = home / "setup.log"
     with log.open("w") as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         import dagster as dg
 
-        from mlplatform.core.pipelines import load_spec
-        from mlplatform_tests.harness import Harness, small_window
+        from mlplatform_tests.harness import Harness
 
+        days, as_of = history(spec)
         with dg.instance_for_test() as instance:
-            harness = Harness(small_window(load_spec("flight_delay")), home, instance)
-            harness.make_champion("2013-01-01", 20, AS_OF)  # 2013-01-01..DAY
+            harness = Harness(spec, home, instance)
+            harness.make_champion(days[0], len(days), as_of)
     return harness
 
 
-def main() -> None:
-    with temp_home() as home:
-        print("setup: replay and ingest 2013-01-01..20, train model version 1 as of 2013-01-21", flush=True)
-        harness = setup(home)
-        os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # temp_home restores the environment
-        import polars as pl
+def served_records(spec, store, days: list[str]):
+    """The raw records the benchmark sends: the last day's first (single requests cycle over them),
+    then each earlier day's until a batch of ``BATCH`` is filled; how many the last day holds; and
+    the days they come from."""
+    import polars as pl
 
+    frames, used = [], []
+    for day in reversed(days):
+        frames.append(store.read(spec.name, "raw", day))
+        used.append(day)
+        if sum(f.height for f in frames) >= BATCH:
+            break
+    return pl.concat(frames), frames[0].height, used
+
+
+def encoded(spec, store, model, raw, days: list[str]):
+    """The model's encoded matrix of ``raw``'s records (from ``days``) built from their stored
+    features: row i is the record of row i, encoded by the model's own ``Encoding`` (what MLflow's
+    server and the bare ``booster.predict`` get)."""
+    import polars as pl
+
+    features = pl.concat([store.read(spec.name, "features", d) for d in days])
+    keys = raw.select(pl.col(c).cast(features.schema[c]) for c in spec.entity)
+    features = keys.join(features, on=spec.entity, maintain_order="left", validate="1:1")
+    assert features.height == raw.height, (features.height, raw.height)
+    return model.encoding.matrix(features)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_pipeline_argument(parser)
+    args = parser.parse_args()
+    with temp_home() as home:
+        from mlplatform.core.pipelines import load_spec
+
+        spec = load_spec(args.pipeline)
+        days, as_of = history(spec)
+        print(f"setup: replay and ingest {days[0]}..{days[-1]}, train {spec.name} version 1 as of {as_of}",
+              flush=True)  # fmt: skip
+        harness = setup(home, spec)
+        os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # temp_home restores the environment
         from mlplatform.core.training.tracking import load_version
 
-        spec, store, uri = harness.spec, harness.store, harness.tracking.uri()
-        model = load_version("flight_delay", "1")
-        raw = pl.concat([store.read(spec.name, "raw", d) for d in (DAY, BATCH_DAY)])
-        features = pl.concat([store.read(spec.name, "features", d) for d in (DAY, BATCH_DAY)])
-        keys = raw.select(pl.col(c).cast(features.schema[c]) for c in spec.entity)
-        features = keys.join(features, on=spec.entity, maintain_order="left", validate="1:1")
-        assert features.height == raw.height, (features.height, raw.height)
+        store, uri = harness.store, harness.tracking.uri()
+        model = load_version(spec.name, "1")
+        raw, singles, sent_days = served_records(spec, store, days)
         records = json.loads(raw.select(spec.serving_columns).write_json())
-        arrow_batch = ipc_stream(raw.select(spec.serving_columns).head(BATCH))  # the same records
-        matrix = model.encoding.matrix(features)  # row i is the flight of records[i]
-        singles = store.read(spec.name, "raw", DAY).height  # the 2013-01-20 flights come first
+        size = min(BATCH, raw.height)  # fewer only when the whole history holds fewer records
+        arrow_batch = ipc_stream(raw.select(spec.serving_columns).head(size))  # the same records
+        matrix = encoded(spec, store, model, raw, sent_days)
         ours_bodies = [json.dumps(r).encode() for r in records[:singles]]
         columns = model.encoding.features
         mlflow_bodies = [json.dumps({"dataframe_split": {"columns": columns, "data": [row.tolist()]}}).encode()
@@ -281,20 +333,21 @@ def main() -> None:
         cpus = server_cpus()
         launch = [str(BIN / "mlplatform"), "serve", "--host", "127.0.0.1", "--port", "{port}",
                   *(["--cpus", format_cpu_list(cpus)] if cpus else [])]  # fmt: skip
-        serve = pinned([str(BIN / "mlflow"), "models", "serve", "-m", "models:/flight_delay/1", "--env-manager",
+        serve = pinned([str(BIN / "mlflow"), "models", "serve", "-m", f"models:/{spec.name}/1", "--env-manager",
                         "local", "-h", "127.0.0.1", "-p", "{port}", "--workers", "1"], cpus)  # fmt: skip
         processes, everywhere = [], os.sched_getaffinity(0)
         try:
             ours, base = start(launch, env, home, "/ready")
             processes.append(ours)
-            url = base + "/v1/pipelines/flight_delay/predict"
+            url = f"{base}/v1/pipelines/{spec.name}/predict"
             mlflow_server, mlflow_base = start(serve, env, home, "/ping")
             processes.append(mlflow_server)
             answer = httpx.post(mlflow_base + "/invocations", content=mlflow_bodies[0], headers=JSON)
             assert answer.status_code == 200, answer.text[-2000:]
-            agree = abs(answer.json()["predictions"][0] - model.booster.predict(matrix[:1])[0]) < 1e-9
-            print(f"timed: ours and mlflow models serve models:/flight_delay/1 (same prediction: {agree}), "
-                  f"single records cycling over the {singles} flights of {DAY}, {ROUNDS} rounds, "
+            served = np.asarray(answer.json()["predictions"][0], dtype=float)
+            agree = bool(np.allclose(served, model.booster.predict(matrix[:1])[0], rtol=0, atol=1e-9))
+            print(f"timed: ours and mlflow models serve models:/{spec.name}/1 (same prediction: {agree}), "
+                  f"single records cycling over the {singles} records of {days[-1]}, {ROUNDS} rounds, "
                   f"servers on CPUs {format_cpu_list(cpus) if cpus else 'all'}", flush=True)  # fmt: skip
             if cpus and everywhere - cpus:
                 os.sched_setaffinity(0, everywhere - cpus)  # the load generator beside the servers
@@ -302,17 +355,20 @@ def main() -> None:
                 {"ours": (url, ours_bodies), "mlflow": (mlflow_base + "/invocations", mlflow_bodies)}
             )
             ours_figures, mlflow_figures = measured["ours"], measured["mlflow"]
-            batch = json.dumps({"records": records[:BATCH]}).encode()
+            batch = json.dumps({"records": records[:size]}).encode()
             batch_s = median(uvloop.run(post_repeatedly(url, batch, REPEATS, JSON["Content-Type"])))
             arrow_s = median(uvloop.run(post_repeatedly(url, arrow_batch, REPEATS, ARROW_STREAM)))
         finally:
             os.sched_setaffinity(0, everywhere)
             for process in processes:
                 stop(process)
-        bare_s = median([timed(model.booster.predict, matrix[:BATCH])[0] for _ in range(REPEATS)])
-        floor_s = batch_floor(spec, store, model, records[:BATCH])
+        bare_s = median([timed(model.booster.predict, matrix[:size])[0] for _ in range(REPEATS)])
+        floor_s = batch_floor(spec, store, model, records[:size])
 
-    rows: list[tuple[str, ...]] = [("records", f"{singles} flights of {DAY} (single); {BATCH} (batch)")]
+    rows: list[tuple[str, ...]] = [
+        ("pipeline, task", f"{spec.name}, {spec.task}"),
+        ("records", f"{singles} of {days[-1]} (single); {size} of {sent_days[-1]}..{days[-1]} (batch)"),
+    ]
     ratios = {c: ours_figures[c]["rps"] / mlflow_figures[c]["rps"] for c in LEVELS}
     for c in LEVELS:
         for who, f in (("ours", ours_figures[c]), ("mlflow", mlflow_figures[c])):
@@ -330,13 +386,13 @@ def main() -> None:
     rows += [
         ("c=8  our p99, median of the rounds", f"{p99:.2f} ms", "<= 5 ms", verdict(p99 <= TARGET_P99_MS)),
         ("c=8  our p99 of each round", ", ".join(f"{r['p99_ms']:.2f}" for r in ours_figures[8]["rounds"])),
-        (f"batch {BATCH}: service, median of {REPEATS}", f"{BATCH / batch_s:,.0f} rows/s ({batch_s * 1e3:.1f} ms)"),
-        (f"batch {BATCH}: bare booster.predict", f"{BATCH / bare_s:,.0f} rows/s ({bare_s * 1e3:.2f} ms)"),
+        (f"batch {size}: service, median of {REPEATS}", f"{size / batch_s:,.0f} rows/s ({batch_s * 1e3:.1f} ms)"),
+        (f"batch {size}: bare booster.predict", f"{size / bare_s:,.0f} rows/s ({bare_s * 1e3:.2f} ms)"),
         ("batch ratio service/bare", f"{batch_ratio:.3f}"),
-        (f"batch {BATCH} as an Arrow IPC stream: service", f"{BATCH / arrow_s:,.0f} rows/s ({arrow_s * 1e3:.1f} ms)"),
+        (f"batch {size} as an Arrow IPC stream: service", f"{size / arrow_s:,.0f} rows/s ({arrow_s * 1e3:.1f} ms)"),
         ("batch ratio service (Arrow)/bare", f"{arrow_ratio:.3f}"),
-        (f"batch {BATCH} in process: features (the pipeline's function)", f"{floor_s['features_s'] * 1e3:.2f} ms"),
-        (f"batch {BATCH} in process: encode and predict", f"{floor_s['model_s'] * 1e3:.2f} ms"),
+        (f"batch {size} in process: features (the pipeline's function)", f"{floor_s['features_s'] * 1e3:.2f} ms"),
+        (f"batch {size} in process: encode and predict", f"{floor_s['model_s'] * 1e3:.2f} ms"),
         ("batch ratio bound: bare / (features + encode and predict)", f"{bound:.3f}"),
         ("batch service (JSON) / in-process floor", f"{over_floor:.2f}", "<= 1.5", verdict(over_floor <= TARGET_FLOOR)),
         ("batch service (Arrow) / in-process floor", f"{arrow_over_floor:.2f}", "<= 1.5", verdict(arrow_over_floor <= TARGET_FLOOR)),
@@ -348,12 +404,12 @@ def main() -> None:
         "batch_arrow_floor": arrow_over_floor <= TARGET_FLOOR,
     }
     figures: dict[str, Any] = {"ours": ours_figures, "mlflow": mlflow_figures, "ratio": ratios,
-               "batch": {"rows": BATCH, "service_s": batch_s, "bare_s": bare_s, "ratio": batch_ratio,
+               "batch": {"rows": size, "service_s": batch_s, "bare_s": bare_s, "ratio": batch_ratio,
                          "service_arrow_s": arrow_s, "ratio_arrow": arrow_ratio,
                          **floor_s, "ratio_bound": bound, "over_floor": over_floor,
                          "arrow_over_floor": arrow_over_floor},
                "targets": {"ratio_c8": TARGET_RATIO, "p99_c8_ms": TARGET_P99_MS, "batch_floor": TARGET_FLOOR}, "met": met}  # fmt: skip
-    report("serving", rows, figures)
+    report(result_name("serving", spec.name), rows, {"pipeline": spec.name, **figures})
 
 
 if __name__ == "__main__":

@@ -6,11 +6,12 @@ and shows which step a change made dearer. Issue 19 found this way that the ``co
 check, evaluated as a polars query per request, cost 0.54-0.85 ms of CPU per single-record request,
 most of the event loop's work, where validation costs 0.01 ms.
 
-Setup as ``benchmarks/serving.py`` (untimed): 2013-01-01..20 ingested, version 1 trained as of
-2013-01-21 and made the champion. Measured, each the median of ``ROUNDS`` rounds of CPU time
-(``time.process_time``, every thread of the process) per call:
+``--pipeline NAME`` (default ``flight_delay``) picks any declared pipeline. Setup as
+``benchmarks/serving.py`` (untimed): the spec's model window ingested from the source's first day,
+version 1 trained as of the day after and made the champion. Measured, each the median of
+``ROUNDS`` rounds of CPU time (``time.process_time``, every thread of the process) per call:
 
-1. single records (the 786 flights of 2013-01-20, cycled) and a batch of 1,000 records: validating
+1. single records (the last ingested day's, cycled) and a batch of 1,000 records: validating
    the JSON body, the event-day and consistency check, the typed frame, the pipeline's features,
    the model (encoding and predict), the scorer's whole batch (features, predict, answers), its
    follow-up (prediction log rows, metrics) and the prediction log's flush of its rows;
@@ -18,11 +19,12 @@ Setup as ``benchmarks/serving.py`` (untimed): 2013-01-01..20 ingested, version 1
    entry, no sockets) for ``REQUESTS`` requests: CPU per request, and requests per CPU second.
    The log is not flushed meanwhile (its flush is the last step of 1.).
 
-Run from the repository root: ``.venv/bin/python benchmarks/serving_steps.py``.
+Run from the repository root: ``.venv/bin/python benchmarks/serving_steps.py [--pipeline NAME]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -32,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
-from common import median, report, temp_home
-from serving import AS_OF, BATCH_DAY, DAY, setup
+from common import add_pipeline_argument, median, report, result_name, temp_home
+from serving import BATCH, history, served_records, setup
 
 ROUNDS, CALLS, BATCH_CALLS, REQUESTS, CALLERS = 5, 400, 10, 2000, 8
 JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -101,13 +103,13 @@ def flush_us(scorer, jobs: list, calls: int) -> float:
     return median(rounds)
 
 
-async def whole_path(app, bodies: list[bytes]) -> float:
+async def whole_path(app, name: str, bodies: list[bytes]) -> float:
     """CPU microseconds per request of ``CALLERS`` concurrent callers through the predict endpoint."""
     endpoint = app.predict_endpoint
 
     async def caller(first: int, count: int) -> None:
         for n in range(first, first + count):
-            status, answer = await endpoint("flight_delay", JSON_HEADERS, bodies[n % len(bodies)])
+            status, answer = await endpoint(name, JSON_HEADERS, bodies[n % len(bodies)])
             assert status == 200, answer
 
     each = REQUESTS // CALLERS
@@ -118,25 +120,33 @@ async def whole_path(app, bodies: list[bytes]) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_pipeline_argument(parser)
+    args = parser.parse_args()
     with temp_home() as home:
-        print(f"setup: replay and ingest 2013-01-01..20, train model version 1 as of {AS_OF}", flush=True)
-        harness = setup(home)
+        from mlplatform.core.pipelines import load_spec
+
+        spec = load_spec(args.pipeline)
+        days, as_of = history(spec)
+        print(f"setup: replay and ingest {days[0]}..{days[-1]}, train {spec.name} version 1 as of {as_of}",
+              flush=True)  # fmt: skip
+        harness = setup(home, spec)
         os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
-        figures = measure(harness, home)
-    rows: list[tuple[str, ...]] = [
-        (f"{who}: {step}", f"{value:,.1f} us" if who == "single" else f"{value / 1000:,.2f} ms")
-        for who in ("single", "batch 1000")
+        figures = measure(harness, home, days)
+    rows: list[tuple[str, ...]] = [("pipeline, task", f"{spec.name}, {spec.task}")]
+    rows += [
+        (f"{label}: {step}", f"{value:,.1f} us" if who == "single" else f"{value / 1000:,.2f} ms")
+        for who, label in (("single", "single"), ("batch", f"batch {figures['batch_rows']}"))
         for step, value in figures[who].items()
     ]
     rows += [
         (f"whole path, {CALLERS} callers: CPU per request, median of {ROUNDS}", f"{figures['path_us']:,.0f} us"),
         ("whole path: requests per CPU second", f"{1e6 / figures['path_us']:,.0f}"),
     ]  # fmt: skip
-    report("serving_steps", rows, figures)
+    report(result_name("serving_steps", spec.name), rows, {"pipeline": spec.name, **figures})
 
 
-def measure(harness, home: Path) -> dict[str, Any]:
-    import polars as pl
+def measure(harness, home: Path, days: list[str]) -> dict[str, Any]:
     from mlflow import MlflowClient
 
     from mlplatform.serving.app import build_pipeline, create_app
@@ -145,10 +155,10 @@ def measure(harness, home: Path) -> dict[str, Any]:
     from mlplatform.serving.scoring import Scorer
 
     spec, store, uri = harness.spec, harness.store, harness.tracking.uri()
-    raw = pl.concat([store.read(spec.name, "raw", d) for d in (DAY, BATCH_DAY)])
+    raw, last_day, _ = served_records(spec, store, days)
     records = json.loads(raw.select(spec.serving_columns).write_json())
-    singles = [json.dumps(r).encode() for r in records[: store.read(spec.name, "raw", DAY).height]]
-    batch = [json.dumps({"records": records[:1000]}).encode()]
+    singles = [json.dumps(r).encode() for r in records[:last_day]]
+    batch = [json.dumps({"records": records[:BATCH]}).encode()]
     pipeline = build_pipeline(spec, home / "warehouse", lambda: MlflowClient(uri, uri), 5.0)
     log = PredictionLog(home / "bench-predictions", 3600)  # flushed by the steps that measure it
     app = create_app({spec.name: pipeline}, log, None, 1000)
@@ -160,9 +170,10 @@ def measure(harness, home: Path) -> dict[str, Any]:
             scorer = Scorer(spec.name, pipeline.online, pipeline.models, log, Metrics())
             figures: dict[str, Any] = {
                 "single": steps(pipeline, scorer, singles, 1),
-                "batch 1000": steps(pipeline, scorer, batch, 1000),
+                "batch": steps(pipeline, scorer, batch, len(records[:BATCH])),
             }
-            figures["path_us"] = median([await whole_path(app, singles) for _ in range(ROUNDS)])
+            figures["batch_rows"] = len(records[:BATCH])
+            figures["path_us"] = median([await whole_path(app, spec.name, singles) for _ in range(ROUNDS)])
             return figures
 
     return uvloop.run(run())

@@ -1,16 +1,17 @@
-"""Training benchmark: the ``flight_delay/model`` asset for one as-of day vs a bare ``lightgbm.train``.
+"""Training benchmark: a pipeline's ``model`` asset for one as-of day vs a bare ``lightgbm.train``.
 
-Setup (untimed): replay 2013-01-01..2013-03-31 into a temporary landing zone, write the
-``features`` partitions with the library's own functions (typing, ``compute_features``,
-``attach_label``, ``ParquetWarehouse.write``; gates are the backfill benchmark's business) and
-create the SQLite MLflow store and experiment. Timed, ``REPEATS`` times each, medians reported:
+``--pipeline NAME`` (default ``flight_delay``) picks any declared pipeline; everything below comes
+from its spec. Setup (untimed, ``common.features_setup``): replay the source's first 90 days (more
+if the spec's window needs them) into a temporary landing zone, write their ``features`` partitions
+with the library's own functions and create the SQLite MLflow store and experiment. The as-of day is
+the last of them. Timed, ``REPEATS`` times each, medians reported:
 
-1. asset: ``flight_delay/model`` as of 2013-03-31 executed in-process (read the 56-day window,
-   ``train_model``, data versions, MLflow logging and registration, Dagster run bookkeeping), as a
-   job of that one asset resolved once before the timing, as a code location resolves its jobs once
-   when it loads (an ad-hoc ``asset_selection`` per call rebuilt the job's snapshot every run);
-2. bare: ``lightgbm.train`` with the same parameters, the same matrices (built with ``Encoding``
-   as ``train_model`` does, outside the timing) and the same early stopping;
+1. asset: ``<pipeline>/model`` as of that day executed in-process (read the window, ``train_model``,
+   data versions, MLflow logging and registration, Dagster run bookkeeping), as a job of that one
+   asset resolved once before the timing, as a code location resolves its jobs once when it loads
+   (an ad-hoc ``asset_selection`` per call rebuilt the job's snapshot every run);
+2. bare: ``lightgbm.train`` with the same parameters (the task's objective), the same matrices
+   (built with ``Encoding`` as ``train_model`` does, outside the timing) and the same early stopping;
 3. the asset's pieces, calling the same library functions one by one: where the time goes
    (``train_model`` is Encoding + ``lightgbm.train`` + scoring the validation days).
 
@@ -19,44 +20,68 @@ median of the per-repetition ratios (each repetition times the asset and the bar
 so both see the same load); the spread of those ratios is printed beside it, and the ratio of the
 CPU time this process spent on each (steadier than wall time on a machine shared with other work,
 but blind to time spent waiting, e.g. on fsync).
-Run from the repository root: ``.venv/bin/python benchmarks/train.py``.
+Run from the repository root: ``.venv/bin/python benchmarks/train.py [--pipeline NAME]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import math
 import time
+from collections.abc import Callable
 
-from common import median, report, spread, temp_home, timed, verdict
+from common import (
+    add_pipeline_argument,
+    features_setup,
+    history_days,
+    median,
+    report,
+    result_name,
+    spread,
+    temp_home,
+    timed,
+    verdict,
+)
 
-START, DAYS, AS_OF = dt.date(2013, 1, 1), 90, "2013-03-31"
 REPEATS = 5
 TARGET_RATIO = 1.3
 
 
-def prepare_features(spec, landing, store, start: dt.date = START, days: int = DAYS) -> None:
-    """Write the ``features`` partitions as the asset computes them (no gates evaluated)."""
-    from mlplatform.core.data.landing import read_landing_file
-    from mlplatform.core.features.compute import attach_label, compute_features
+def bare_training(spec, store, split, params: dict) -> tuple[Callable, dict[str, int]]:
+    """``lightgbm.train`` as ``train_model`` calls it, on matrices encoded here, outside the timing;
+    and the window's rows."""
+    import lightgbm as lgb
 
-    refs = spec.references.items()
-    read = lambda path, schema: read_landing_file(landing / path, schema, spec.source.null_values)  # noqa: E731
-    static = {n: read(r.path, r.schema_) for n, r in refs if not r.partitioned}
-    for day in [(start + dt.timedelta(days=n)).isoformat() for n in range(days)]:
-        raw = read(spec.source.path.format(day=day), spec.schema_)
-        daily = {n: read(r.path.format(day=day), r.schema_) for n, r in refs if r.partitioned}
-        features = attach_label(spec, raw, compute_features(spec, raw, {**static, **daily}))
-        store.write(spec.name, "features", features, day)
+    from mlplatform.core.training.model import Encoding
+
+    label, categorical = spec.label.name, spec.features.categorical
+    train = store.read_days(spec.name, "features", split.train)
+    validation = store.read_days(spec.name, "features", split.validation)
+    encoding = Encoding.fit(train, categorical, spec.features.numeric)
+    x_train, y_train = encoding.matrix(train), train[label].to_numpy()
+    x_val, y_val = encoding.matrix(validation), validation[label].to_numpy()
+
+    def bare() -> lgb.Booster:
+        train_set = lgb.Dataset(x_train, label=y_train, feature_name=encoding.features,
+                                categorical_feature=categorical, free_raw_data=True)  # fmt: skip
+        valid_set = lgb.Dataset(x_val, label=y_val, reference=train_set)
+        stop = lgb.early_stopping(spec.model.early_stopping_rounds, verbose=False)
+        return lgb.train(params, train_set, num_boost_round=spec.model.num_boost_round,
+                         valid_sets=[valid_set], callbacks=[stop])  # fmt: skip
+
+    return bare, {"train": train.height, "validation": validation.height}
 
 
-def asset_pieces(spec, store, tracking, split, params: dict) -> dict[str, float]:
+def asset_pieces(spec, store, tracking, split, params: dict, as_of: str) -> dict[str, float]:
     """Seconds of each piece of the asset's work, calling the same library functions in turn."""
-    from mlplatform.core.evaluation.metrics import best_f1_threshold, classification_metrics
+    from mlplatform.core.evaluation.metrics import best_f1_threshold
     from mlplatform.core.training.fit import train_model
     from mlplatform.core.training.model import Encoding
     from mlplatform.core.training.tracking import log_training
 
     label, categorical, numeric = spec.label.name, spec.features.categorical, spec.features.numeric
+    task = spec.task_def
     seconds: dict[str, float] = {}
 
     def read_window() -> tuple:
@@ -69,21 +94,22 @@ def asset_pieces(spec, store, tracking, split, params: dict) -> dict[str, float]
 
     def score(model) -> None:
         scores, truth = model.predict(validation), validation[label].to_numpy()
-        classification_metrics(truth, scores, best_f1_threshold(truth, scores))
+        task.metrics(truth, scores, best_f1_threshold(truth, scores) if task.has_threshold else math.nan)
 
     def data_versions() -> dict[str, str]:
         return {f"features/day={d}": store.data_version(spec.name, "features", d) for d in split.all_days}
 
     def log(result, versions: dict) -> None:
         client, experiment = tracking.client(), tracking.experiment_id(spec.name)
+        tags = {"pipeline": spec.name, "task": spec.task}
         log_training(
-            client, experiment, spec.name, AS_OF, split, result, params, versions, {"pipeline": spec.name}
+            client, experiment, spec.name, as_of, split, result, params, versions, tags, task.classes
         )
 
     seconds["read"], (train, validation) = timed(read_window)
     seconds["encode"], _ = timed(encode)
     seconds["train_model"], result = timed(
-        train_model, train, validation, label, categorical, numeric, spec.model
+        train_model, train, validation, label, categorical, numeric, spec.model, task
     )
     seconds["after_train"], _ = timed(score, result.model)
     seconds["data_versions"], versions = timed(data_versions)
@@ -92,44 +118,26 @@ def asset_pieces(spec, store, tracking, split, params: dict) -> dict[str, float]
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_pipeline_argument(parser)
+    args = parser.parse_args()
     with temp_home():
         import dagster as dg
-        import lightgbm as lgb
 
-        from mlplatform.core import settings
-        from mlplatform.core.data.replay import replay
-        from mlplatform.core.data.warehouse import ParquetWarehouse
         from mlplatform.core.pipelines import load_spec
         from mlplatform.core.training.fit import TimeSplit, training_params
-        from mlplatform.core.training.model import Encoding
         from mlplatform.definitions import defs as load_defs
-        from mlplatform.orchestration.resources import MlflowTracking
 
-        spec = load_spec("flight_delay")
-        landing, store = settings.landing_dir(spec.name), ParquetWarehouse(settings.warehouse_root())
-        print(f"setup: replay and features for {DAYS} days from {START}", flush=True)
-        replay(spec, landing, START, DAYS)
-        prepare_features(spec, landing, store)
-        tracking = MlflowTracking()
-        tracking.experiment_id(spec.name)  # creates the SQLite store (migrations) and the experiment
+        spec = load_spec(args.pipeline)
+        print(f"setup: replay and features for {history_days(spec)} days from {spec.source.start_date}",
+              flush=True)  # fmt: skip
+        days, store, tracking = features_setup(spec, history_days(spec))
+        as_of = days[-1]
         model = dg.AssetKey([spec.name, "model"])
         job = load_defs().resolve_implicit_global_asset_job_def().get_subset(asset_selection={model})
-        split = TimeSplit.as_of(dt.date.fromisoformat(AS_OF), spec.model)
+        split = TimeSplit.as_of(dt.date.fromisoformat(as_of), spec.model)
         params = training_params(spec.task_def, spec.model)
-        label, categorical = spec.label.name, spec.features.categorical
-        train = store.read_days(spec.name, "features", split.train)
-        validation = store.read_days(spec.name, "features", split.validation)
-        encoding = Encoding.fit(train, categorical, spec.features.numeric)
-        x_train, y_train = encoding.matrix(train), train[label].to_numpy()
-        x_val, y_val = encoding.matrix(validation), validation[label].to_numpy()
-
-        def bare() -> lgb.Booster:
-            train_set = lgb.Dataset(x_train, label=y_train, feature_name=encoding.features,
-                                    categorical_feature=categorical, free_raw_data=True)  # fmt: skip
-            valid_set = lgb.Dataset(x_val, label=y_val, reference=train_set)
-            stop = lgb.early_stopping(spec.model.early_stopping_rounds, verbose=False)
-            return lgb.train(params, train_set, num_boost_round=spec.model.num_boost_round,
-                             valid_sets=[valid_set], callbacks=[stop])  # fmt: skip
+        bare, rows = bare_training(spec, store, split, params)
 
         times: dict[str, list[float]] = {}
         best: dict[str, set[int]] = {"asset": set(), "bare": set()}
@@ -137,14 +145,14 @@ def main() -> None:
             for n in range(REPEATS):
                 print(f"timed: repetition {n + 1} of {REPEATS}", flush=True)
                 cpu = time.process_time()
-                asset_s, run = timed(job.execute_in_process, instance=instance, partition_key=AS_OF)
+                asset_s, run = timed(job.execute_in_process, instance=instance, partition_key=as_of)
                 cpu_asset, cpu = time.process_time() - cpu, time.process_time()
                 bare_s, booster = timed(bare)
                 cpu_bare = time.process_time() - cpu
                 metadata = run.asset_materializations_for_node(f"{spec.name}__model")[0].metadata
                 best["asset"].add(int(metadata["best_iteration"].value))
                 best["bare"].add(booster.best_iteration)
-                pieces = asset_pieces(spec, store, tracking, split, params)
+                pieces = asset_pieces(spec, store, tracking, split, params, as_of)
                 both = {"asset": asset_s, "bare": bare_s, "cpu_asset": cpu_asset, "cpu_bare": cpu_bare}
                 for name, value in {**both, **pieces}.items():
                     times.setdefault(name, []).append(value)
@@ -157,8 +165,9 @@ def main() -> None:
     cpu_ratios = [a / b for a, b in zip(times["cpu_asset"], times["cpu_bare"], strict=True)]
     share = lambda name: f"{m[name]:.2f} s ({m[name] / m['asset']:.0%})"  # noqa: E731
     table = [
+        ("pipeline, task, as of", f"{spec.name}, {spec.task}, {as_of}"),
         ("lightgbm num_threads", str(params.get("num_threads"))),
-        ("rows train / validation", f"{train.height} / {validation.height}"),
+        ("rows train / validation", f"{rows['train']} / {rows['validation']}"),
         ("best iteration asset / bare", f"{sorted(best['asset'])} / {sorted(best['bare'])}"),
         (f"asset run, median of {REPEATS} (min)", f"{m['asset']:.2f} s ({lo['asset']:.2f} s)"),
         (f"bare lightgbm.train, median of {REPEATS} (min)", f"{m['bare']:.2f} s ({lo['bare']:.2f} s)"),
@@ -182,8 +191,7 @@ def main() -> None:
         ("  MLflow log_training + register", share("mlflow")),
         ("  Dagster run (the remainder)", share("dagster")),
     ]
-    rows = {"train": train.height, "validation": validation.height}
-    report("train", table, {"as_of": AS_OF,
+    report(result_name("train", spec.name), table, {"pipeline": spec.name, "as_of": as_of,
                             "repeats": REPEATS, "rows": rows, "seconds": times,
                             "best_iteration": {k: sorted(v) for k, v in best.items()},
                             "medians": m, "ratios": ratios, "ratio": ratio, "cpu_ratios": cpu_ratios,

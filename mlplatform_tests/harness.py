@@ -109,8 +109,10 @@ class Harness:
         and made the champion: version 1 in a fresh registry."""
         last = (dt.date.fromisoformat(first) + dt.timedelta(days=days - 1)).isoformat()
         self.replay(first, days)
+        if self.spec.static_references:  # a pipeline may have none (an empty selection is an error)
+            result = self.materialize(self.spec.static_references)
+            assert result.success, failure_messages(result)
         for result in (
-            self.materialize(self.spec.static_references),
             self.materialize(self.spec.daily_tables, first=first, last=last),
             self.materialize(["model"], partition=as_of),
         ):
