@@ -10,7 +10,9 @@ instance runs the next job.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -22,6 +24,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from mlplatform.core.gate_result import GateResult
+from mlplatform.orchestration.checks import stored_evaluations
 from mlplatform.orchestration.instance_storage import MAX_OPEN_DATABASES, TunedSqliteStorage
 
 REPO = Path(__file__).resolve().parents[2]
@@ -212,3 +216,121 @@ def test_a_long_lived_process_keeps_a_bounded_number_of_databases_open(
 
     assert open_runs  # the recent runs' connections are kept, as the speed needs
     assert len(open_runs) <= MAX_OPEN_DATABASES < runs
+
+
+DAYS = dg.DailyPartitionsDefinition("2013-01-01")
+
+
+@dg.asset(
+    partitions_def=DAYS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    check_specs=[
+        dg.AssetCheckSpec(name, asset="gated", partitions_def=DAYS, blocking=True)
+        for name in ("rows", "late")
+    ],
+)
+def gated(context):  # type: ignore[no-untyped-def]  # as ``daily``
+    """The platform's range-run shape (``checks.stored_evaluations``): one materialization for the
+    range (Dagster records one per partition), then every partition's evaluations targeting it;
+    the warning gate fails on the last day."""
+    days = list(context.partition_keys)
+    yield dg.MaterializeResult(metadata={"days": len(days)})
+    gates = {
+        day: [
+            GateResult("rows", True, f"rows {day}", figures={"day": day}),
+            GateResult("late", day != days[-1], f"late {day}", "warn", figures={"day": day}),
+        ]
+        for day in days
+    }
+    yield from stored_evaluations(context, context.assets_def.key, gates)
+
+
+@dg.asset(check_specs=[dg.AssetCheckSpec("whole", asset="whole_table")])
+def whole_table() -> dg.MaterializeResult:
+    return dg.MaterializeResult(check_results=[dg.AssetCheckResult(passed=True)])
+
+
+def _target(event: dg.EventLogEntry | None) -> bool:
+    """Whether an evaluation targets a materialization (the UI shows it against that partition's)."""
+    assert event is not None
+    return event.get_dagster_event().asset_check_evaluation_data.target_materialization_data is not None
+
+
+# What differs between two runs of the same job: a data version (hashed with the run id), a
+# duration, a log file's key, a process id, timestamps.
+DATA_VERSION, DURATION = re.compile(r"[0-9a-f]{64}"), re.compile(r"\b[0-9.]+m?s\b")
+DROPPED = {"pid", "log_key", "duration_ms"}
+
+
+def _rows(db: Path, table: str, run_ids: list[str]) -> list[tuple]:
+    """Every row of ``table`` (events as JSON) with ids and what differs between runs taken out;
+    the runs named by their order."""
+    names = {run_id: f"run{n}" for n, run_id in enumerate(run_ids)}
+
+    def same(value: object) -> object:
+        if isinstance(value, str) and value.startswith("{"):
+            return same(json.loads(value))
+        if isinstance(value, dict):
+            return {k: same(v) for k, v in value.items() if "timestamp" not in k and k not in DROPPED}
+        if isinstance(value, list):
+            return [same(v) for v in value]
+        if isinstance(value, str):
+            value = "data version" if DATA_VERSION.fullmatch(value) else names.get(value, value)
+            return DURATION.sub("duration", value)
+        return value
+
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        cursor = connection.execute(f"SELECT * FROM {table} ORDER BY id")
+        columns = [c[0] for c in cursor.description]
+        keep = [n for n, c in enumerate(columns) if "timestamp" not in c and c != "id"]
+        return [tuple(same(row[n]) for n in keep) for row in cursor]
+
+
+def test_the_tuned_event_writes_store_what_dagsters_own_storage_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tuned storage writes events itself (each serialized once, statements built once): after
+    the same runs (a range with per-partition checks, one failing; an unpartitioned check; a check
+    reported outside a run) every table Dagster keeps about assets and checks holds the same rows
+    as under Dagster's own SQLite storage, and the instance reports the same check results."""
+    # Dagster's storage records a range's planned events the tuned way too (else ids shift).
+    monkeypatch.setenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
+    found = {}
+    for name, yaml in [("dagster", ""), ("tuned", (REPO / "dagster.yaml").read_text())]:
+        home = tmp_path / name
+        home.mkdir()
+        (home / "dagster.yaml").write_text(yaml)
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        with dg.DagsterInstance.get() as instance:
+            runs = [
+                dg.materialize([gated], instance=instance, tags={
+                    "dagster/asset_partition_range_start": "2013-01-01",
+                    "dagster/asset_partition_range_end": "2013-01-04"}).run_id,
+                dg.materialize([whole_table], instance=instance).run_id,
+            ]  # fmt: skip
+            instance.report_runless_asset_event(
+                dg.AssetCheckEvaluation(asset_key=whole_table.key, check_name="whole", passed=False)
+            )
+            statuses = {
+                check: [
+                    (r.partition, r.status.value, _target(r.event))
+                    for r in instance.event_log_storage.get_asset_check_execution_history(
+                        dg.AssetCheckKey(key, check), limit=10
+                    )
+                ]
+                for key, check in [(gated.key, "rows"), (gated.key, "late"), (whole_table.key, "whole")]
+            }
+        events = home / "history" / "runs"
+        tables = ["event_logs", "asset_keys", "asset_event_tags", "asset_check_executions"]
+        found[name] = {
+            "index": {t: _rows(events / "index.db", t, runs) for t in tables},
+            "runs": [_rows(events / f"{run_id}.db", "event_logs", runs) for run_id in runs],
+            "statuses": statuses,
+        }
+    assert found["tuned"] == found["dagster"]
+    checks = found["tuned"]["statuses"]
+    assert [s[:2] for s in checks["late"]] == [
+        ("2013-01-04", "FAILED"), ("2013-01-03", "SUCCEEDED"), ("2013-01-02", "SUCCEEDED"), ("2013-01-01", "SUCCEEDED")
+    ]  # fmt: skip
+    assert all(target for _, _, target in checks["rows"]) and len(checks["rows"]) == 4
+    assert [s[:2] for s in checks["whole"]] == [(None, "FAILED"), (None, "SUCCEEDED")]
