@@ -71,6 +71,7 @@ from dagster._core.storage.asset_check_execution_record import (
 )
 from dagster._core.storage.event_log.schema import (
     AssetCheckExecutionsTable,
+    AssetKeyTable,
     SqlEventLogStorageMetadata,
     SqlEventLogStorageTable,
 )
@@ -93,7 +94,10 @@ from dagster._core.storage.sqlite_storage import (
     _schedule_directory,
 )
 from dagster._serdes import ConfigurableClassData
+from dagster._time import datetime_from_timestamp
+from dagster_shared import check
 from sqlalchemy import and_, bindparam, event, inspect
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, create_engine
 from sqlalchemy.exc import DatabaseError
 
@@ -137,6 +141,15 @@ CHECK_UPDATE = {
 def event_log_scripts() -> ScriptDirectory:
     """Dagster's event-log migration scripts, parsed once per process (about 90 files)."""
     return ScriptDirectory.from_config(get_alembic_config(sqlite_event_log.__file__))
+
+
+@functools.cache
+def asset_upsert(columns: tuple[str, ...]) -> Any:
+    """Insert an asset's row, or set ``columns`` on the existing one; built once per column set."""
+    insert = sqlite_insert(AssetKeyTable)
+    return insert.on_conflict_do_update(
+        index_elements=[AssetKeyTable.c.asset_key], set_={c: insert.excluded[c] for c in columns}
+    )
 
 
 def _set_pragmas(connection: sqlite3.Connection, _record: Any) -> None:
@@ -242,7 +255,7 @@ class TunedSqliteEventLogStorage(SqliteEventLogStorage):
             with self.index_connection() as conn:
                 event_id = _insert_event(conn, row)
                 self._store_asset_event_tags(conn, [event], [event_id])
-                self._store_asset_event(conn, event, event_id)
+                self._store_asset_entry(conn, event, event_id, row["event"])
         elif kind in ASSET_CHECK_EVENTS and event.run_id:
             with self.index_connection() as conn:
                 event_id = _insert_event(conn, row)
@@ -254,6 +267,29 @@ class TunedSqliteEventLogStorage(SqliteEventLogStorage):
         elif kind in EVENT_TYPE_TO_PIPELINE_RUN_STATUS:
             with self.index_connection() as conn:
                 conn.execute(EVENT_INSERT, row)
+
+    def _store_asset_entry(
+        self, conn: Connection, event: EventLogEntry, event_id: int, serialized: str
+    ) -> None:
+        """Dagster's ``_store_asset_event`` (the asset's row: its last materialization as an event
+        record, last run, last event time) as one upsert, the record written around the event
+        already serialized: Dagster serialized a materialization a second time for it, then tried
+        an insert that failed on the existing asset and updated instead, for every partition."""
+        dagster_event = event.get_dagster_event()
+        values: dict[str, Any] = {}
+        if dagster_event.is_step_materialization:
+            # serialize_value(EventLogRecord(storage_id, event)): its fields in their sorted order.
+            record = f'{{"__class__": "EventLogRecord", "event_log_entry": {serialized}, "storage_id": {event_id}}}'
+            values |= {"last_materialization": record, "last_run_id": event.run_id}
+        elif dagster_event.is_asset_materialization_planned:
+            values["last_run_id"] = event.run_id
+        elif not dagster_event.is_asset_observation:
+            return
+        if self._has_asset_key_index_cols_on_connection(conn):
+            values["last_materialization_timestamp"] = datetime_from_timestamp(event.timestamp)
+        if values:
+            asset_key = check.not_none(dagster_event.asset_key).to_string()
+            conn.execute(asset_upsert(tuple(values)), {"asset_key": asset_key, **values})
 
     def _store_check_row(
         self, conn: Connection, event: EventLogEntry, event_id: int, serialized: str
