@@ -80,12 +80,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Every benchmark for each pipeline of PIPELINES (`PIPELINES=room_rate make bench` for one).
 bench: $(STAMP)
-	$(BIN)/python benchmarks/backfill.py
-	$(BIN)/python benchmarks/train.py
-	$(BIN)/python benchmarks/batch_scoring.py
-	$(BIN)/python benchmarks/serving.py
-	$(BIN)/python benchmarks/serving_steps.py
+	for pipeline in $(PIPELINES); do \
+	  for benchmark in backfill train batch_scoring serving serving_steps; do \
+	    $(BIN)/python benchmarks/$$benchmark.py --pipeline $$pipeline || exit 1; \
+	  done; \
+	done
 
 sql: $(STAMP)
 	$(BIN)/mlplatform sql

@@ -10,7 +10,8 @@ callers knowing which.
 Predictions: a binary model gives the probability of the positive class (1-D), a multiclass model
 one probability per class (n x K, classes in the spec's order), a regression model the value
 (1-D). The prediction log keeps one number per answer (``logged``): the probability, the index of
-the predicted class, or the value.
+the predicted class, or the value; for a multiclass answer also every class's probability
+(``class_probabilities``), from which the live log loss is measured.
 """
 
 from __future__ import annotations
@@ -147,6 +148,21 @@ class Task:
         if self.kind == "multiclass":
             return predictions.argmax(axis=1).astype(float)
         return predictions
+
+    def class_probabilities(self, predictions: np.ndarray) -> list[list[float]] | None:
+        """A multiclass prediction's probability of each class per row (the spec's class order),
+        which the log keeps beside the predicted class so that a live log loss can be measured;
+        None for the other tasks, whose one logged number is the whole prediction."""
+        if self.kind != "multiclass":
+            return None
+        return np.asarray(predictions, dtype=float).tolist()
+
+    def live_log_loss(self, y: np.ndarray, probabilities: list) -> float:
+        """A multiclass model's live log loss from the class probabilities the log kept; NaN for
+        another task, no rows, or a row logged without them (before the log kept them)."""
+        if self.kind != "multiclass" or len(y) == 0 or any(p is None for p in probabilities):
+            return math.nan
+        return multiclass_metrics(y, np.asarray(probabilities, dtype=float), self.classes)["log_loss"]
 
     def metrics(
         self, y: np.ndarray, predictions: np.ndarray, threshold: float = math.nan

@@ -38,6 +38,9 @@ COLUMNS: dict[str, pl.DataType] = {
     "variant": pl.String(),
     "inputs": pl.String(),
     "prediction": pl.Float64(),
+    # A multiclass answer's probability of each class, in the spec's class order (the live log loss
+    # needs them; ``prediction`` holds only the class); null for the other tasks.
+    "probabilities": pl.List(pl.Float64()),
     "latency_ms": pl.Float64(),
     # "ok", or "error" when this variant could not score the request (a challenger that fails is
     # answered for by the champion; its failure is what the rollout controller's error rate counts).

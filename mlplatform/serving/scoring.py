@@ -68,6 +68,7 @@ class _Scored:
     variants: list[str]
     logged: np.ndarray  # one number per row: probability, class index or value
     latencies_ms: list[float]
+    probabilities: list[list[float]] | None  # per row, a multiclass answer's (``Task.class_probabilities``)
 
 
 class Scorer:
@@ -125,7 +126,10 @@ class Scorer:
         for variant, count in Counter(v for _, v in failures).items():
             self.metrics.requests.labels(self.name, variant, "failed_over").inc(count)
         shadow = snapshot.models.get(CHALLENGER) if snapshot.state.shadows else None
-        scored = _Scored(raw, features, ids, days, variants, self.task.logged(scores), latencies)
+        probabilities = self.task.class_probabilities(scores)
+        scored = _Scored(
+            raw, features, ids, days, variants, self.task.logged(scores), latencies, probabilities
+        )
         failed = {n: snapshot.models[v] for n, v in failures}
         return bodies, partial(
             self._follow_up, scored, {v: snapshot.models[v] for v in set(variants)}, shadow, failed
@@ -156,16 +160,18 @@ class Scorer:
         predictions' distribution, and score the shadow."""
         inputs = encoded_inputs(scored.raw)
         now = dt.datetime.now(dt.UTC)
+        classes = _per_row(scored.probabilities, len(scored.ids))
         self.log.append(
             [
-                self._row(request_id, now, day, served[variant], variant, record, score, latency)
-                for request_id, day, variant, record, score, latency in zip(
+                self._row(request_id, now, day, served[variant], variant, record, score, latency, "ok", p)
+                for request_id, day, variant, record, score, latency, p in zip(
                     scored.ids,
                     scored.days,
                     scored.variants,
                     inputs,
                     scored.logged.tolist(),
                     scored.latencies_ms,
+                    classes,
                     strict=True,
                 )
             ]
@@ -192,22 +198,29 @@ class Scorer:
             started = time.perf_counter()
             status = "ok"
             try:
-                shadow_scores = self.task.logged(
-                    _predict(shadow, scored.features, list(range(len(scored.ids))), len(scored.ids))
+                predicted = _predict(shadow, scored.features, list(range(len(scored.ids))), len(scored.ids))
+                shadow_scores, shadow_classes = (
+                    self.task.logged(predicted),
+                    self.task.class_probabilities(predicted),
                 )
             except Exception as exc:
                 logger.warning(
                     f"{self.name}: the shadow v{shadow.version} failed ({type(exc).__name__}: {exc}"[:300]
                     + ")"
                 )
-                shadow_scores, status = np.full(len(scored.ids), math.nan), "error"
+                shadow_scores, shadow_classes, status = np.full(len(scored.ids), math.nan), None, "error"
             latency = (time.perf_counter() - started) * 1000
             now = dt.datetime.now(dt.UTC)
             self.log.append(
                 [
-                    self._row(request_id, now, day, shadow, "shadow", record, score, latency, status)
-                    for request_id, day, record, score in zip(
-                        scored.ids, scored.days, inputs, shadow_scores.tolist(), strict=True
+                    self._row(request_id, now, day, shadow, "shadow", record, score, latency, status, p)
+                    for request_id, day, record, score, p in zip(
+                        scored.ids,
+                        scored.days,
+                        inputs,
+                        shadow_scores.tolist(),
+                        _per_row(shadow_classes, len(scored.ids)),
+                        strict=True,
                     )
                 ]
             )
@@ -223,6 +236,7 @@ class Scorer:
         score: float,
         latency_ms: float,
         status: str = "ok",
+        probabilities: list[float] | None = None,
     ) -> dict[str, Any]:
         return {
             "request_id": request_id,
@@ -233,6 +247,7 @@ class Scorer:
             "variant": variant,
             "inputs": inputs,
             "prediction": score,
+            "probabilities": probabilities,
             "latency_ms": latency_ms,
             "status": status,
         }
@@ -254,6 +269,11 @@ def encoded_inputs(raw: pl.DataFrame) -> list[str]:
         for column in raw.get_columns()
     ]
     return [to_json(dict(zip(names, row, strict=True))).decode() for row in zip(*columns, strict=True)]
+
+
+def _per_row(probabilities: list[list[float]] | None, rows: int) -> list[list[float] | None]:
+    """Each row's class probabilities for the log; None for every row of a task without them."""
+    return list(probabilities) if probabilities is not None else [None] * rows
 
 
 def _predict(served: Served, features: pl.DataFrame, rows: list[int], total: int) -> np.ndarray:

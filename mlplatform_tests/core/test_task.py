@@ -119,6 +119,19 @@ def test_live_metric_per_task(task: Task, y: list, logged: list, expected: float
     assert (math.isnan(value) and math.isnan(expected)) or value == pytest.approx(expected)
 
 
+def test_the_live_log_loss_of_a_multiclass_model_comes_from_its_logged_class_probabilities() -> None:
+    predictions = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.5, 0.25, 0.25]])
+    y = np.array([0, 1, 2, 2])
+    logged = MULTICLASS.class_probabilities(predictions)
+
+    assert logged == predictions.tolist()  # every class's probability, the classes' own order
+    expected = -np.mean(np.log([0.7, 0.8, 0.6, 0.25]))
+    assert MULTICLASS.live_log_loss(y, logged) == pytest.approx(expected)
+    assert math.isnan(MULTICLASS.live_log_loss(y, [*logged[:3], None]))  # a row logged without them
+    assert BINARY.class_probabilities(np.array([0.2, 0.9])) is None
+    assert REGRESSION.class_probabilities(np.array([3.5])) is None
+
+
 @pytest.mark.parametrize(
     ("task", "collapsed", "healthy"),
     [

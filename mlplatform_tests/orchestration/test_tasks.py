@@ -12,13 +12,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import math
 from pathlib import Path
 
 import dagster as dg
 import httpx
 import mlflow
+import numpy as np
 import pytest
+from sklearn.metrics import log_loss
 
+from mlplatform.core.monitoring.live import join_labels
 from mlplatform.core.spec import PipelineSpec
 from mlplatform.core.training.tracking import load_version
 from mlplatform.serving.app import build_pipeline, create_app
@@ -148,3 +152,13 @@ def test_a_pipeline_of_each_task_trains_gates_serves_and_is_measured_live(
         e.event_specific_data for e in live.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
     )
     assert check.passed
+    if task == "multiclass":  # the log kept every class's probability: the live log loss
+        logged = harness.store.read(harness.spec.name, "prediction_log", last)
+        answered = [[a[f"{label}_probabilities"][c] for c in CLASSES] for a in answers]
+        assert np.allclose(logged["probabilities"].to_list(), answered)
+        joined = join_labels(
+            logged, harness.store.read(harness.spec.name, "features", last), harness.spec.entity, label
+        )
+        expected = log_loss(joined[label].to_numpy(), joined["probabilities"].to_list(), labels=[0, 1, 2])
+        (champion,) = measured["by_variant"].value
+        assert champion["log_loss"] == pytest.approx(expected) and 0 < expected < math.log(len(CLASSES))

@@ -63,6 +63,8 @@ def report_schema(task: Task) -> dict[str, pl.DataType]:
         if task.kind != "regression"
         else {"mae": pl.Float64()}
     )
+    if task.kind == "multiclass":
+        right["log_loss"] = pl.Float64()
     return {
         "variant": pl.String(),
         "model_version": pl.String(),
@@ -77,7 +79,8 @@ def variant_report(
     joined: pl.DataFrame, label: str, thresholds: dict[str, float], task: Task = BINARY
 ) -> pl.DataFrame:
     """Per variant and model version: rows, the live metric, and the share of right answers (a
-    class, or a decision at the version's threshold) or, for a regression, the mean absolute error."""
+    class, or a decision at the version's threshold) or, for a regression, the mean absolute error;
+    for a multiclass model also the live log loss of the class probabilities it logged."""
     rows = []
     for (variant, version), group in joined.group_by("variant", "model_version", maintain_order=True):
         y, logged = group[label].to_numpy(), group["prediction"].to_numpy()
@@ -93,6 +96,11 @@ def variant_report(
             row["mae"] = float(np.abs(logged - y).mean())
         else:
             row.update(correct=int(correct.sum()), accuracy=float(correct.mean()))
+        if task.kind == "multiclass":
+            logged_classes = (  # a partition written before the log kept them has no such column
+                group["probabilities"].to_list() if "probabilities" in group.columns else [None]
+            )
+            row["log_loss"] = task.live_log_loss(y, logged_classes)
         rows.append(row)
     return pl.DataFrame(rows, schema=report_schema(task)).sort("variant")
 
