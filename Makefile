@@ -36,10 +36,13 @@ bootstrap: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 run: bootstrap
 	$(BIN)/mlplatform up
 
+# The production-shaped test (mlplatform_tests/production) runs last, its image built in the
+# background from the start of the session (mlplatform_tests/production/conftest.py).
 test: $(STAMP)
 	sh scripts/ensure-postgres.sh
 	sh scripts/ensure-chromium.sh
-	$(BIN)/pytest
+	sh scripts/ensure-containers.sh
+	MLPLATFORM_PRODUCTION_TEST=1 $(BIN)/pytest
 
 # CI stages (.github/workflows/ci.yml), each a thin call to the tests or commands above.
 .PHONY: test-lib test-deploy validate-data train-smoke test-production
@@ -49,8 +52,8 @@ test-lib: $(STAMP)
 test-deploy: $(STAMP)
 	$(BIN)/pytest mlplatform_tests/deploy
 
-# The production shape on this machine: the image built and run as the charts run it (podman),
-# against PostgreSQL and S3 on 127.0.0.1 (mlplatform_tests/production, docs/operations.md).
+# The production shape on this machine, alone: the image built and run as the charts run it
+# (podman), against PostgreSQL and S3 on 127.0.0.1 (mlplatform_tests/production, docs/operations.md).
 test-production: $(STAMP)
 	sh scripts/ensure-postgres.sh
 	sh scripts/ensure-containers.sh

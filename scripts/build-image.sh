@@ -14,7 +14,7 @@ python=${PYTHON:-.venv/bin/python}
 repository=${IMAGE_REPOSITORY:-localhost/mlplatform}
 official_base=docker.io/library/python:3.11-slim-bookworm
 local_base=localhost/mlplatform-python:3.11-bookworm
-log() { echo "build-image: $*" >&2; }
+log() { echo "build-image: $(date -u +%T) $*" >&2; }
 
 key=$(find Dockerfile .dockerignore pyproject.toml README.md mlplatform -type f \
         ! -path '*/__pycache__/*' ! -name '*.pyc' -print | LC_ALL=C sort | xargs sha256sum \
@@ -26,11 +26,17 @@ if podman image exists "$name"; then
     exit 0
 fi
 
+# The base and the wheels come from different servers (Debian's mirror, PyPI) and mostly wait on
+# them: the base is made in the background while the wheels are built (3 min 20 s and 2 min apart).
+base_pid=
 if podman image exists "$official_base" || podman pull --quiet "$official_base" >/dev/null 2>&1; then
     base=$official_base
 else
     log "$official_base cannot be pulled: making $local_base from Debian packages"
-    sh scripts/make-base-image.sh "$local_base" >&2
+    sh scripts/make-base-image.sh "$local_base" >&2 &
+    base_pid=$!
+    # Never left running behind this script (a failed wheel build waits for it to end).
+    trap 'wait "$base_pid" 2>/dev/null || true' EXIT
     base=$local_base
 fi
 
@@ -48,7 +54,14 @@ if [ "$(cat wheelhouse/.pins.sha256 2>/dev/null)" != "$pins" ]; then
     "$python" -m pip wheel --quiet --disable-pip-version-check --wheel-dir wheelhouse \
         --requirement wheelhouse/requirements.txt --requirement wheelhouse/build-requirements.txt >&2
     echo "$pins" >wheelhouse/.pins.sha256
+    log "built the wheels"
 fi
+
+if [ -n "$base_pid" ] && ! wait "$base_pid"; then
+    log "making the base image $local_base failed"
+    exit 1
+fi
+[ -z "$base_pid" ] || log "made the base image $local_base"
 
 # runc: crun refuses hosts with hybrid cgroups. Containers cannot raise RLIMIT_NOFILE/NPROC above
 # the caller's, and podman's defaults are higher on many machines: ask for what this shell has.
@@ -58,7 +71,8 @@ if [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ]; then nproc=32768; fi
 log "building $name from $base"
 start=$(date +%s)
 # --format docker: the OCI format has no HEALTHCHECK, and the image's health check is part of it.
-podman build --format docker --runtime runc --ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc" \
+# --jobs 2: the runtime stage's apt-get runs while the install stage installs the wheels.
+podman build --format docker --jobs 2 --runtime runc --ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc" \
     --build-arg "PYTHON_IMAGE=$base" --build-arg WHEELS=wheelhouse \
     --build-arg "REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
     --tag "$name" --tag "$repository:latest" . >&2

@@ -16,7 +16,8 @@ instead of a Job per run and a pod per step); cluster addresses are the test's s
 own variables (``CODE_LOCATION_EXTRA_ENV``) give the pipeline an 11-day window and 5-second
 sensors, so a model is trained after 11 days instead of 56.
 
-Runs with ``make test-production`` (MLPLATFORM_PRODUCTION_TEST=1); skipped with the reason where
+Runs in ``make test`` and alone with ``make test-production`` (both set MLPLATFORM_PRODUCTION_TEST=1),
+after every other test while its image builds (conftest.py); skipped with the reason where
 containers cannot run, failed instead under CI=true. Every container and process is stopped by id.
 """
 
@@ -53,16 +54,13 @@ from mlplatform_tests.production import charts
 from mlplatform_tests.production.podman import (
     HOST_FROM_CONTAINER,
     Container,
-    build_image,
     run,
-    why_containers_cannot_run,
 )
 from mlplatform_tests.storage.servers import Postgres, postgres_bin_dir, postgres_server, s3_server
 
-# The first test also waits for the image build (minutes from nothing, reused when unchanged).
+# The first test also waits for the end of the image build (conftest.py starts it at collection).
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(3600)]
 
-OPT_IN = "MLPLATFORM_PRODUCTION_TEST"
 DEADLINE_SECONDS = 600
 PIPELINE, LOCATION = "flight_delay", "flight-delay"
 FIRST_DAY, DAYS = dt.date(2013, 1, 1), 11
@@ -73,24 +71,6 @@ E2E_PROJECT = "/opt/e2e"
 # the pipeline spec with a short window and quick sensors, and where the instance's PostgreSQL is
 # from inside a container (the chart's instance names a cluster Service instead).
 CODE_LOCATION_EXTRA_ENV = ("MLPLATFORM_DEFS_DIR", "PYTHONPATH", "DAGSTER_PG_HOST", "DAGSTER_PG_PORT")
-
-
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI must run the production-shaped test")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def image() -> str:
-    if not os.environ.get(OPT_IN):
-        pytest.skip(f"builds and runs the image: `make test-production` ({OPT_IN}=1) runs it")
-    reason = why_containers_cannot_run()
-    if reason is None and postgres_bin_dir() is None:
-        reason = "no PostgreSQL server binaries: scripts/ensure-postgres.sh installs them"
-    if reason:
-        _skip_or_fail(reason)
-    return build_image()
 
 
 def _write_project(root: Path) -> PipelineSpec:
