@@ -43,7 +43,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
-from common import REPO, report, spread, temp_home, timed, verdict
+from common import REPO, add_pipeline_argument, report, result_name, spread, temp_home, timed, verdict
 
 DAYS = 365
 TARGET_SECONDS, TARGET_RATIO = 30.0, 2.0
@@ -187,9 +187,7 @@ def asset_run(job, selection, static, tags, dagster_home: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--pipeline", default="flight_delay", help="a bundled pipeline (default flight_delay)"
-    )
+    add_pipeline_argument(parser)
     parser.add_argument(
         "--days", type=int, default=DAYS, help="days from the source's first day (default 365)"
     )
@@ -274,7 +272,7 @@ def main() -> None:
         ("bare loop, median (min..max)", spread(bare_seconds, "s")),
         ("bare loop CPU time", spread([b["cpu"] for b in bare], "s")),
         *[(f"  {t}", f"{bare[-1]['steps'][t]:.1f} s") for t in tables],
-        ("bare loop flights/s", f"{rows['raw'] / min(bare_seconds):,.0f}"),
+        ("bare loop raw rows/s", f"{rows['raw'] / min(bare_seconds):,.0f}"),
     ]
     for name, s in summary.items():
         met = name == EMBEDDED
@@ -295,7 +293,7 @@ def main() -> None:
                "met": {"year": max(embedded["year_seconds"]) < TARGET_SECONDS,
                        "ratio": max(embedded["ratios"]) <= TARGET_RATIO}}  # fmt: skip
     print(f"embedded ({EMBEDDED}): year {year}, ratio {ratio}")
-    report("backfill" if spec.name == "flight_delay" else f"backfill-{spec.name}", table, figures)
+    report(result_name("backfill", spec.name), table, figures)
 
 
 if __name__ == "__main__":
