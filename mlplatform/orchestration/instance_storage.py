@@ -18,10 +18,9 @@ changes:
 - a new run's database is created and stamped with the schema's alembic revision read once per
   process (Dagster parsed its ~90 migration scripts twice for every run: 0.2-0.8 s per run);
 - a run over a partition range records one planned event per asset instead of one per partition;
-- an event is serialized once for every row that holds it, its index rows are one transaction, and
-  the statements are built once (``_EventWrites``): Dagster serialized a check evaluation twice,
-  a range's planned check once per partition, and built and cache-keyed a new SQLAlchemy statement
-  for every row, which made most of a range run's per-event CPU time.
+- an event is serialized once for every row that holds it, a check event's index rows are one
+  transaction, and the statements are built once (``event_rows``): Dagster's redundant Python work
+  per event was most of a range run's per-event CPU time once the fsyncs were gone.
 
 What that keeps and what it gives up: a process killed at any moment (SIGKILL, OOM, a crashed run
 worker) loses nothing committed and never corrupts the database, because the WAL is written before
@@ -55,25 +54,14 @@ from typing import Any
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluation,
-    AssetCheckEvaluationPlanned,
-)
-from dagster._core.errors import DagsterInvariantViolationError
 from dagster._core.events import (
     ASSET_CHECK_EVENTS,
     ASSET_EVENTS,
     EVENT_TYPE_TO_PIPELINE_RUN_STATUS,
 )
 from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.asset_check_execution_record import (
-    AssetCheckExecutionRecordStatus as Status,
-)
 from dagster._core.storage.event_log.schema import (
-    AssetCheckExecutionsTable,
-    AssetKeyTable,
     SqlEventLogStorageMetadata,
-    SqlEventLogStorageTable,
 )
 from dagster._core.storage.event_log.sqlite import sqlite_event_log
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
@@ -94,12 +82,11 @@ from dagster._core.storage.sqlite_storage import (
     _schedule_directory,
 )
 from dagster._serdes import ConfigurableClassData
-from dagster._time import datetime_from_timestamp
-from dagster_shared import check
-from sqlalchemy import and_, bindparam, event, inspect
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import Connection, Engine, create_engine
 from sqlalchemy.exc import DatabaseError
+
+from mlplatform.orchestration.event_rows import insert_event, store_asset_entry, store_check_row
 
 # WAL lets readers (the UI, sensors) read while a run writes; NORMAL skips the per-commit fsync.
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
@@ -110,46 +97,12 @@ CONCURRENT_INIT = re.compile(
 INIT_ATTEMPTS = 11
 # The index, the runs database and the runs being written or read now (see _Engines).
 MAX_OPEN_DATABASES = 8
-# Built once: a statement whose values are bound at execution has one cache key, so SQLAlchemy
-# compiles it once; Dagster's ``insert().values(**row)`` was built and cache-keyed for every row.
-EVENT_INSERT = SqlEventLogStorageTable.insert()
-CHECK_INSERT = AssetCheckExecutionsTable.insert()
-_CHECK = AssetCheckExecutionsTable.c
-_CHECK_ROW = and_(
-    _CHECK.asset_key == bindparam("b_asset_key"),
-    _CHECK.check_name == bindparam("b_check_name"),
-    _CHECK.run_id == bindparam("b_run_id"),
-)
-_CHECK_RESULT: dict[str, Any] = {
-    c: bindparam(f"b_{c}")
-    for c in ("execution_status", "evaluation_event", "evaluation_event_timestamp",
-              "evaluation_event_storage_id", "materialization_event_storage_id")
-}  # fmt: skip
-# The planned row a run's evaluation completes: (asset, check, run, partition or none).
-CHECK_UPDATE = {
-    partitioned: AssetCheckExecutionsTable.update()
-    .where(
-        _CHECK_ROW,
-        _CHECK.partition == bindparam("b_partition") if partitioned else _CHECK.partition.is_(None),
-    )
-    .values(_CHECK_RESULT)
-    for partitioned in (True, False)
-}
 
 
 @functools.cache
 def event_log_scripts() -> ScriptDirectory:
     """Dagster's event-log migration scripts, parsed once per process (about 90 files)."""
     return ScriptDirectory.from_config(get_alembic_config(sqlite_event_log.__file__))
-
-
-@functools.cache
-def asset_upsert(columns: tuple[str, ...]) -> Any:
-    """Insert an asset's row, or set ``columns`` on the existing one; built once per column set."""
-    insert = sqlite_insert(AssetKeyTable)
-    return insert.on_conflict_do_update(
-        index_elements=[AssetKeyTable.c.asset_key], set_={c: insert.excluded[c] for c in columns}
-    )
 
 
 def _set_pragmas(connection: sqlite3.Connection, _record: Any) -> None:
@@ -170,14 +123,6 @@ def tuned_engine(conn_string: str) -> Engine:
     engine = create_engine(conn_string, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
     event.listen(engine, "connect", _set_pragmas)
     return engine
-
-
-def _insert_event(conn: Connection, row: dict[str, Any]) -> int:
-    """Insert an event row; its storage id (what asset, tag and check rows refer to)."""
-    key = conn.execute(EVENT_INSERT, row).inserted_primary_key
-    if key is None or key[0] is None:
-        raise DagsterInvariantViolationError("Cannot store asset event tags for null event id.")
-    return int(key[0])
 
 
 class _Engines:
@@ -250,84 +195,24 @@ class TunedSqliteEventLogStorage(SqliteEventLogStorage):
         row = self._event_to_row(event)
         kind = event.dagster_event_type if event.is_dagster_event else None
         with self.run_connection(event.run_id) as conn:
-            conn.execute(EVENT_INSERT, row)
+            insert_event(conn, row)
         if kind in ASSET_EVENTS:
             with self.index_connection() as conn:
-                event_id = _insert_event(conn, row)
+                event_id = insert_event(conn, row)
                 self._store_asset_event_tags(conn, [event], [event_id])
-                self._store_asset_entry(conn, event, event_id, row["event"])
+                index_cols = self._has_asset_key_index_cols_on_connection(conn)
+                store_asset_entry(conn, event, event_id, row["event"], index_cols)
         elif kind in ASSET_CHECK_EVENTS and event.run_id:
             with self.index_connection() as conn:
-                event_id = _insert_event(conn, row)
-                self._store_check_row(conn, event, event_id, row["event"])
+                event_id = insert_event(conn, row)
+                store_check_row(conn, event, event_id, row["event"], row["timestamp"])
         elif kind in ASSET_CHECK_EVENTS:  # a runless evaluation (reported from outside a run)
             with self.index_connection() as conn:
-                event_id = _insert_event(conn, row)
+                event_id = insert_event(conn, row)
             self.store_asset_check_event(event, event_id)
         elif kind in EVENT_TYPE_TO_PIPELINE_RUN_STATUS:
             with self.index_connection() as conn:
-                conn.execute(EVENT_INSERT, row)
-
-    def _store_asset_entry(
-        self, conn: Connection, event: EventLogEntry, event_id: int, serialized: str
-    ) -> None:
-        """Dagster's ``_store_asset_event`` (the asset's row: its last materialization as an event
-        record, last run, last event time) as one upsert, the record written around the event
-        already serialized: Dagster serialized a materialization a second time for it, then tried
-        an insert that failed on the existing asset and updated instead, for every partition."""
-        dagster_event = event.get_dagster_event()
-        values: dict[str, Any] = {}
-        if dagster_event.is_step_materialization:
-            # serialize_value(EventLogRecord(storage_id, event)): its fields in their sorted order.
-            record = f'{{"__class__": "EventLogRecord", "event_log_entry": {serialized}, "storage_id": {event_id}}}'
-            values |= {"last_materialization": record, "last_run_id": event.run_id}
-        elif dagster_event.is_asset_materialization_planned:
-            values["last_run_id"] = event.run_id
-        elif not dagster_event.is_asset_observation:
-            return
-        if self._has_asset_key_index_cols_on_connection(conn):
-            values["last_materialization_timestamp"] = datetime_from_timestamp(event.timestamp)
-        if values:
-            asset_key = check.not_none(dagster_event.asset_key).to_string()
-            conn.execute(asset_upsert(tuple(values)), {"asset_key": asset_key, **values})
-
-    def _store_check_row(
-        self, conn: Connection, event: EventLogEntry, event_id: int, serialized: str
-    ) -> None:
-        """A run's planned check (a row per partition of the run, the event serialized once) or its
-        evaluation (completes the planned row of its partition; inserted when there is none), as
-        Dagster's ``store_asset_check_event`` does."""
-        data = event.get_dagster_event().event_specific_data
-        assert isinstance(data, AssetCheckEvaluationPlanned | AssetCheckEvaluation)
-        row = {
-            "asset_key": data.asset_key.to_string(),
-            "check_name": data.check_name,
-            "run_id": event.run_id,
-            "evaluation_event": serialized,
-            "evaluation_event_timestamp": self._event_insert_timestamp(event),
-            "evaluation_event_storage_id": event_id,
-        }
-        if isinstance(data, AssetCheckEvaluationPlanned):
-            row["execution_status"] = Status.PLANNED.value
-            subset = data.partitions_subset
-            partitions = subset.get_partition_keys() if subset else [None]
-            conn.execute(CHECK_INSERT, [{**row, "partition": p} for p in partitions])
-            return
-        target = data.target_materialization_data
-        row |= {
-            "execution_status": (Status.SUCCEEDED if data.passed else Status.FAILED).value,
-            "materialization_event_storage_id": target.storage_id if target else None,
-            "partition": data.partition,
-        }
-        bound = {f"b_{name}": value for name, value in row.items()}
-        updated = conn.execute(CHECK_UPDATE[data.partition is not None], bound).rowcount
-        if updated == 0:  # no planned row (Dagster: runs of external step launchers)
-            conn.execute(CHECK_INSERT, row)
-        elif updated > 1:
-            raise DagsterInvariantViolationError(
-                f"Updated {updated} rows for asset check evaluation {data.asset_check_key} "
-                "as a result of duplicate AssetCheckPlanned events."
-            )
+                insert_event(conn, row)
 
     def _has_asset_key_index_cols_on_connection(self, conn: Connection) -> bool:
         """Dagster reflects the asset table's columns for every materialization; a column, once
