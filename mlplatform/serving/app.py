@@ -396,6 +396,8 @@ def create_app(
                 size, batch = len(columns), True
             elif _is_json(media_type):
                 columns, size, batch = pipeline.validator.request(content, max_batch)
+                if batch:  # typed once, here: the check then keys its datetimes through numpy
+                    columns = pipeline.online.frame(columns)
             else:
                 return reject(
                     415,

@@ -9,10 +9,13 @@ no longer than its ``max_length``. Whatever passes can be typed and scored; what
 (10**30 for an int) is a 422 naming the field, never a 500 from deeper down.
 
 Records are validated column by column: one pydantic validation of a list per field, with the very
-field types of the record model, costs a fraction of building one model object per record. When a
-column fails, or a record is not a plain object with exactly the declared fields, the per-record
-model validates the request instead, so a rejected request is named by record and field exactly as
-before and an accepted one gets the same values either way.
+field types of the record model, costs a fraction of building one model object per record. The
+columns are cut from the records in C (``zip`` over each record's values) when every record lists
+the fields in one order, and a date or datetime column is checked for ISO text in one pass before
+pydantic parses it, rather than through a Python callback per value (which was 44% of validating a
+batch of 1,000). When a column fails, or a record is not a plain object with exactly the declared
+fields, the per-record model validates the request instead, so a rejected request is named by
+record and field exactly as before and an accepted one gets the same values either way.
 
 A refused request raises ``Rejected``: the HTTP status, the problem, and the field(s) it names. The
 Arrow IPC batch format (``arrow_batch``) refuses by the same contract, the same way.
@@ -64,6 +67,14 @@ _TYPES: dict[str, Any] = {
     # With its offset, as ingestion requires (core/data/days.py): 2013-01-20T08:00:00 names no instant.
     "datetime": Annotated[AwareDatetime, BeforeValidator(_iso_text)],
 }
+_PARSED: dict[str, Any] = {"date": dt.date, "datetime": AwareDatetime}  # what _iso_text lets through
+
+
+def _iso_texts(values: list[Any]) -> bool:
+    """Whether ``_iso_text`` passes every value of a column (nulls aside), in one pass in C."""
+    if None in values:
+        values = [v for v in values if v is not None]
+    return set(map(type, values)) <= {str} and all(map(_ISO_TEXT.match, values))
 
 
 class Rejected(Exception):
@@ -75,8 +86,10 @@ class Rejected(Exception):
         self.status, self.problem, self.details = status, problem, details
 
 
-def _field(column: ColumnSpec) -> tuple[Any, Any]:
-    kind: Any = _TYPES[column.type]
+def _field(column: ColumnSpec, iso_checked: bool = False) -> tuple[Any, Any]:
+    """The field's type and default; ``iso_checked``: a date or datetime without the ISO text check,
+    for values already known to be ISO text (``RecordValidator._columns``)."""
+    kind: Any = _PARSED[column.type] if iso_checked and column.type in _PARSED else _TYPES[column.type]
     if column.allowed is not None:
         kind = Literal[tuple(column.allowed)]
     elif column.text_limit is not None:
@@ -92,8 +105,8 @@ def _field(column: ColumnSpec) -> tuple[Any, Any]:
     return (kind, ...)
 
 
-def _fields(spec: PipelineSpec) -> dict[str, tuple[Any, Any]]:
-    return {name: _field(spec.schema_.columns[name]) for name in spec.serving_columns}
+def _fields(spec: PipelineSpec, iso_checked: bool = False) -> dict[str, tuple[Any, Any]]:
+    return {name: _field(spec.schema_.columns[name], iso_checked) for name in spec.serving_columns}
 
 
 def record_model(spec: PipelineSpec) -> type[BaseModel]:
@@ -106,26 +119,43 @@ class RecordValidator:
     offending record and field."""
 
     def __init__(self, spec: PipelineSpec) -> None:
-        fields = _fields(spec)
+        fields = _fields(spec, iso_checked=True)
         self.model = record_model(spec)
         self._records: TypeAdapter = TypeAdapter(list[self.model])  # type: ignore[name-defined]
         # The adapters' core validators: TypeAdapter's Python wrapper costs more than the work.
         self._columns = {name: TypeAdapter(list[kind]).validator for name, (kind, _) in fields.items()}  # type: ignore[valid-type]
         self._names = frozenset(fields)
         self._required = frozenset(name for name, (_, default) in fields.items() if default is ...)
+        self._dates = [name for name in fields if spec.schema_.columns[name].type in _PARSED]
 
     def columns(self, records: list[Any]) -> dict[str, list]:
-        names, required = self._names, self._required
-        if all(type(r) is dict and (r.keys() == names or required <= r.keys() <= names) for r in records):
+        columns = self._cut(records)
+        if columns is not None:
             try:
                 return {
-                    name: validator.validate_python([r.get(name) for r in records])
+                    name: validator.validate_python(columns[name])
                     for name, validator in self._columns.items()
                 }
             except ValidationError:
                 pass  # the record model names the record as well as the field
         validated = self._records.validate_python(records)
         return {name: [getattr(m, name) for m in validated] for name in self._columns}
+
+    def _cut(self, records: list[Any]) -> dict[str, list] | None:
+        """The records' values column by column, or None when the record model must judge them: a
+        record that is not an object with exactly the declared fields (optional ones may be left
+        out), or a date that is not ISO text."""
+        names = self._names
+        if set(map(type, records)) != {dict}:
+            return None
+        order = tuple(records[0])
+        if set(order) == names and all(map(order.__eq__, map(tuple, records))):
+            columns = dict(zip(order, map(list, zip(*map(dict.values, records), strict=True)), strict=True))
+        elif all(self._required <= r.keys() <= names for r in records):
+            columns = {name: [r.get(name) for r in records] for name in names}
+        else:
+            return None
+        return columns if all(_iso_texts(columns[name]) for name in self._dates) else None
 
     def request(self, content: bytes, max_batch: int) -> tuple[dict[str, list], int, bool]:
         """A JSON predict body (one record, or ``{"records": [...]}``) as validated columns, with its

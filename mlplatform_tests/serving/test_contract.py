@@ -17,7 +17,7 @@ from mlplatform.core.table_spec import DEFAULT_MAX_LENGTH, ColumnSpec
 from mlplatform.serving import online as online_module
 from mlplatform.serving.arrow_batch import ArrowRecords, ipc_stream
 from mlplatform.serving.online import OnlineFeatures
-from mlplatform.serving.schema import RecordValidator, Rejected
+from mlplatform.serving.schema import RecordValidator, Rejected, record_model
 from mlplatform_tests.serving.test_arrow_batch import EXPECTED, FLIGHT, RECORDS
 
 SPEC = load_spec("flight_delay")
@@ -60,6 +60,21 @@ def test_a_value_of_the_wrong_kind_is_a_422_naming_the_field(field: str, value: 
     [named] = single.details["fields"]
     assert named["field"] == field and problem in named["problem"], named
     assert [f["field"] for f in batch.details["fields"]] == [f"1.{field}"]
+
+
+def test_records_cut_into_columns_get_the_values_the_record_model_gives() -> None:
+    """The column path (fields in one order, cut in C; or in several orders, or an optional field
+    left out) accepts exactly what the per-record model accepts, with the same values."""
+    model = record_model(SPEC)
+    shuffled = [dict(reversed(list(r.items()))) if n % 2 else r for n, r in enumerate(RECORDS)]
+    without = [{k: v for k, v in r.items() if k != "tailnum" or v is not None} for r in RECORDS]
+    offsets = [{**r, "time_hour": r["time_hour"].replace("Z", "+05:30")} for r in RECORDS]
+    for records in (RECORDS, shuffled, without, offsets):
+        expected = [model.model_validate(r).model_dump() for r in records]
+        columns = VALIDATOR.columns(records)
+        assert [
+            dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)
+        ] == expected
 
 
 def test_the_largest_int64_and_a_string_at_the_limit_pass() -> None:
