@@ -1,7 +1,9 @@
 """The durable prediction log: every answer (and every shadow score) as a Parquet row.
 
-Rows are buffered in memory and flushed by a background thread at least every ``flush_seconds``,
-and on shutdown. A row's day is the event day of the request (the day its label will arrive
+Rows are buffered in memory, as the frames they arrive in (the service appends each batch's
+answers as columns, one frame per batch: a batch of 1,000 answers cost 1,000 row dicts, then a
+frame built from them at the flush), and flushed by a background thread at least every
+``flush_seconds``, and on shutdown. A row's day is the event day of the request (the day its label will arrive
 with), not the wall clock. Each flush writes one new file per pipeline and day
 (``<root>/<pipeline>/day=YYYY-MM-DD/<time>-<pid>-<n>.parquet``), where the root is a local folder
 or an ``s3://bucket/prefix`` URI: locally through a temporary name and a rename, on object storage
@@ -22,6 +24,7 @@ import re
 import threading
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -54,9 +57,8 @@ LOG_FILE = re.compile(r"day=[^/]+/[^/]+\.parquet")  # relative to the pipeline's
 def _frame(rows: list[dict]) -> pl.DataFrame:
     """The rows as a frame, column by column, as leniently typed as polars builds one from dicts
     (a missing key is null, a version given as a number is its text): a flush that raised would
-    keep its rows and raise again at every flush. Column by column because the flush runs while
-    requests are served, and polars building the time column from datetime objects would hold the
-    GIL four times as long (5.5 ms instead of 1.3 for a second of traffic at 1,100 requests/s)."""
+    keep its rows and raise again at every flush. Column by column because polars building the
+    time column from datetime objects would hold the GIL four times as long."""
     return pl.DataFrame(
         [
             typed_series(name, [row.get(name) for row in rows], dtype, strict=False)
@@ -65,11 +67,25 @@ def _frame(rows: list[dict]) -> pl.DataFrame:
     )
 
 
+def log_frame(rows: int, columns: dict[str, Any]) -> pl.DataFrame:
+    """``rows`` log rows from their columns: each a sequence (a list, numpy array or series) or one
+    value for every row (the pipeline, the time of the batch), typed as the log stores it."""
+    return pl.DataFrame(
+        [
+            typed_series(name, [value], dtype).new_from_index(0, rows)  # 10 times faster than pl.repeat
+            if isinstance(value, str | dt.datetime | None)
+            else pl.Series(name, value, dtype)
+            for name, dtype in COLUMNS.items()
+            for value in (columns.get(name),)
+        ]
+    )
+
+
 class PredictionLog:
     def __init__(self, root: str | Path, flush_seconds: float = 1.0) -> None:
         self._files = open_files(root)
         self.flush_seconds = flush_seconds
-        self._rows: list[dict] = []
+        self._frames: list[pl.DataFrame] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._counter = itertools.count()
@@ -79,32 +95,38 @@ class PredictionLog:
         self._thread.start()
 
     def append(self, rows: list[dict]) -> None:
+        """Rows as dicts with the log's keys (a missing one is null)."""
+        if rows:
+            self.append_frame(_frame(rows))
+
+    def append_frame(self, frame: pl.DataFrame) -> None:
+        """Rows as a frame of the log's columns (``log_frame``)."""
         with self._lock:
-            self._rows.extend(rows)
+            self._frames.append(frame)
 
     def flush(self) -> int:
         with self._lock:
-            rows, self._rows = self._rows, []
-        if not rows:
+            frames, self._frames = self._frames, []
+        if not frames:
             return 0
-        groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
-        for row in rows:
-            groups[(row["pipeline"], row["event_day"] or row["time"].date().isoformat())].append(row)
+        rows = pl.concat(frames, rechunk=False)
+        day = pl.coalesce("event_day", pl.col("time").dt.date().cast(pl.String)).alias("day")
+        groups = rows.with_columns(day).partition_by("pipeline", "day", maintain_order=True, as_dict=True)
         stamp = dt.datetime.now(dt.UTC).strftime(STAMP_FORMAT)
-        pending = list(groups.items())
+        pending = [(key, group.drop("day")) for key, group in groups.items()]
         while pending:
             (pipeline, day), group = pending[0]
             buffer = io.BytesIO()
-            _frame(group).write_parquet(buffer)
+            group.write_parquet(buffer)
             name = f"{stamp}-{os.getpid()}-{next(self._counter)}.parquet"
             try:
-                self._files.put(self._files.path(pipeline, f"day={day}", name), buffer.getvalue())
+                self._files.put(self._files.path(str(pipeline), f"day={day}", name), buffer.getvalue())
             except BaseException:
                 with self._lock:  # storage unreachable: keep what was not written for the next flush
-                    self._rows[:0] = [row for _, unwritten in pending for row in unwritten]
+                    self._frames[:0] = [unwritten for _, unwritten in pending]
                 raise
             pending.pop(0)
-        return len(rows)
+        return rows.height
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_seconds):

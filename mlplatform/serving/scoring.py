@@ -23,7 +23,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -32,7 +31,7 @@ from pydantic_core import to_json
 from mlplatform.serving.answers import Answers
 from mlplatform.serving.metrics import Metrics
 from mlplatform.serving.online import OnlineFeatures
-from mlplatform.serving.prediction_log import PredictionLog
+from mlplatform.serving.prediction_log import PredictionLog, log_frame
 from mlplatform.serving.registry_models import RegistryModels, Served
 from mlplatform.serving.routing import CHALLENGER, CHAMPION, route
 
@@ -157,39 +156,40 @@ class Scorer:
         self, scored: _Scored, served: dict[str, Served], shadow: Served | None, failed: dict[int, Served]
     ) -> None:
         """Log every answer (and every challenger failure the champion answered for), record the
-        predictions' distribution, and score the shadow."""
+        predictions' distribution, and score the shadow. The log's rows are built as columns, one
+        frame per batch."""
         inputs = encoded_inputs(scored.raw)
         now = dt.datetime.now(dt.UTC)
-        classes = _per_row(scored.probabilities, len(scored.ids))
-        self.log.append(
-            [
-                self._row(request_id, now, day, served[variant], variant, record, score, latency, "ok", p)
-                for request_id, day, variant, record, score, latency, p in zip(
-                    scored.ids,
-                    scored.days,
-                    scored.variants,
-                    inputs,
-                    scored.logged.tolist(),
-                    scored.latencies_ms,
-                    classes,
-                    strict=True,
-                )
-            ]
-            + [
-                self._row(
-                    scored.ids[n],
-                    now,
-                    scored.days[n],
-                    model,
-                    CHALLENGER,
-                    inputs[n],
-                    math.nan,
-                    scored.latencies_ms[n],
-                    "error",
-                )
-                for n, model in failed.items()
-            ]
+        self.log.append_frame(
+            self._logged(
+                scored.ids,
+                now,
+                scored.days,
+                next(iter(served.values())).version
+                if len(served) == 1
+                else [served[v].version for v in scored.variants],
+                scored.variants,
+                inputs,
+                scored.logged,
+                scored.latencies_ms,
+                scored.probabilities,
+            )
         )
+        if failed:
+            rows = list(failed)
+            self.log.append_frame(
+                self._logged(
+                    [scored.ids[n] for n in rows],
+                    now,
+                    [scored.days[n] for n in rows],
+                    [model.version for model in failed.values()],
+                    CHALLENGER,
+                    inputs.gather(rows),
+                    np.full(len(rows), math.nan),
+                    [scored.latencies_ms[n] for n in rows],
+                    status="error",
+                )
+            )
         variants = np.asarray(scored.variants)
         if self.task.kind == "binary":  # the distribution of probabilities; other tasks have no such scale
             for variant in served:
@@ -210,57 +210,62 @@ class Scorer:
                 )
                 shadow_scores, shadow_classes, status = np.full(len(scored.ids), math.nan), None, "error"
             latency = (time.perf_counter() - started) * 1000
-            now = dt.datetime.now(dt.UTC)
-            self.log.append(
-                [
-                    self._row(request_id, now, day, shadow, "shadow", record, score, latency, status, p)
-                    for request_id, day, record, score, p in zip(
-                        scored.ids,
-                        scored.days,
-                        inputs,
-                        shadow_scores.tolist(),
-                        _per_row(shadow_classes, len(scored.ids)),
-                        strict=True,
-                    )
-                ]
+            self.log.append_frame(
+                self._logged(
+                    scored.ids,
+                    dt.datetime.now(dt.UTC),
+                    scored.days,
+                    shadow.version,
+                    "shadow",
+                    inputs,
+                    shadow_scores,
+                    [latency] * len(scored.ids),
+                    shadow_classes,
+                    status,
+                )
             )
 
-    def _row(
+    def _logged(
         self,
-        request_id: str,
+        ids: list[str],
         now: dt.datetime,
-        day: str | None,
-        served: Served,
-        variant: str,
-        inputs: str,
-        score: float,
-        latency_ms: float,
+        days: list[str | None],
+        versions: list[str] | str,
+        variants: list[str] | str,
+        inputs: pl.Series,
+        scores: np.ndarray,
+        latencies_ms: list[float],
+        probabilities: list[list[float]] | None = None,
         status: str = "ok",
-        probabilities: list[float] | None = None,
-    ) -> dict[str, Any]:
-        return {
-            "request_id": request_id,
-            "time": now,
-            "event_day": day,
-            "pipeline": self.name,
-            "model_version": served.version,
-            "variant": variant,
-            "inputs": inputs,
-            "prediction": score,
-            "probabilities": probabilities,
-            "latency_ms": latency_ms,
-            "status": status,
-        }
+    ) -> pl.DataFrame:
+        """Log rows, one per id; a str for the versions or variants is every row's, and no
+        probabilities (a task without them) is null in every row."""
+        return log_frame(
+            len(ids),
+            {
+                "request_id": ids,
+                "time": now,
+                "event_day": days,
+                "pipeline": self.name,
+                "model_version": versions,
+                "variant": variants,
+                "inputs": inputs,
+                "prediction": scores,
+                "probabilities": probabilities,
+                "latency_ms": latencies_ms,
+                "status": status,
+            },
+        )
 
 
-def encoded_inputs(raw: pl.DataFrame) -> list[str]:
+def encoded_inputs(raw: pl.DataFrame) -> pl.Series:
     """Each request row as a JSON object, datetimes in ISO 8601 with their offset either way.
 
     A polars query costs about 0.45 ms whatever the rows and runs on the thread pool the next
     batch's feature query needs; Python costs about 6 us a row. So Python encodes a micro-batch of
     single-record requests, polars a large batch."""
     if raw.height > POLARS_ENCODE_ROWS:
-        return raw.select(pl.struct(pl.all()).struct.json_encode()).to_series().to_list()
+        return raw.select(pl.struct(pl.all()).struct.json_encode().alias("inputs")).to_series()
     names = raw.columns
     columns = [
         [None if v is None else v.isoformat() for v in column.to_list()]
@@ -268,12 +273,11 @@ def encoded_inputs(raw: pl.DataFrame) -> list[str]:
         else column.to_list()
         for column in raw.get_columns()
     ]
-    return [to_json(dict(zip(names, row, strict=True))).decode() for row in zip(*columns, strict=True)]
-
-
-def _per_row(probabilities: list[list[float]] | None, rows: int) -> list[list[float] | None]:
-    """Each row's class probabilities for the log; None for every row of a task without them."""
-    return list(probabilities) if probabilities is not None else [None] * rows
+    return pl.Series(
+        "inputs",
+        [to_json(dict(zip(names, row, strict=True))).decode() for row in zip(*columns, strict=True)],
+        pl.String,
+    )
 
 
 def _predict(served: Served, features: pl.DataFrame, rows: list[int], total: int) -> np.ndarray:

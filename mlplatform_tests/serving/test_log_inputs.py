@@ -37,7 +37,7 @@ def test_each_row_is_its_json_object(copies: int) -> None:
     encoded = encoded_inputs(rows)
 
     assert len(encoded) == rows.height
-    assert encoded[:3] == [
+    assert encoded[:3].to_list() == [
         '{"flight":1545,"carrier":"U\\"A","distance":1400.0,"cancelled":false,"day":"2013-01-20",'
         '"time_hour":"2013-01-20T10:00:00+00:00"}',
         '{"flight":11,"carrier":"B6 ✈","distance":0.5,"cancelled":true,"day":"2013-03-01",'
@@ -51,4 +51,4 @@ def test_python_and_polars_encodings_are_the_same_text() -> None:
     small = encoded_inputs(ROWS)
     large = encoded_inputs(pl.concat([ROWS] * (POLARS_ENCODE_ROWS // 3 + 1)))
 
-    assert large[: ROWS.height] == small
+    assert large[: ROWS.height].to_list() == small.to_list()

@@ -16,7 +16,7 @@ from mlplatform.orchestration.resources import (
     PredictionLogFiles,
     warehouse_from_environment,
 )
-from mlplatform.serving.prediction_log import COLUMNS, PredictionLog, read_log
+from mlplatform.serving.prediction_log import COLUMNS, PredictionLog, log_frame, read_log
 from mlplatform_tests.log_rows import log_rows
 
 
@@ -114,3 +114,34 @@ def test_a_flush_keeps_every_value_and_instant_of_its_rows(tmp_path: Path) -> No
     expected = pl.DataFrame(rows, schema=COLUMNS).with_columns(pl.col("status").fill_null("ok"))
     assert logged.sort("request_id").equals(expected.sort("request_id"))
     assert logged.filter(pl.col("request_id") == rows[1]["request_id"])["time"].dt.hour().item() == 12
+
+
+def test_rows_appended_as_columns_are_written_as_the_same_rows_as_dicts(tmp_path: Path) -> None:
+    """A batch's answers appended as one frame (``log_frame``: columns, or one value for every row)
+    land in the files of their pipeline and day beside rows appended as dicts; a row without an
+    event day goes to the day of its time, as a dict row does."""
+    now = dt.datetime(2013, 1, 2, 3, tzinfo=dt.UTC)
+    columns = {
+        "request_id": ["b:0", "b:1", "b:2"],
+        "time": now,
+        "event_day": ["2013-01-01", None, "2013-01-01"],
+        "pipeline": "pipe",
+        "model_version": ["1", "2", "1"],
+        "variant": ["champion", "challenger", "champion"],
+        "inputs": pl.Series(['{"flight":0}', '{"flight":1}', '{"flight":2}']),
+        "prediction": [0.25, 0.5, 0.75],
+        "latency_ms": [1.0, 1.0, 1.0],
+        "status": "ok",
+    }
+    log = PredictionLog(tmp_path, flush_seconds=60)
+    log.append(log_rows("pipe", "2013-01-01", 2))
+    log.append_frame(log_frame(3, columns))
+
+    assert log.flush() == 5
+
+    first, second = read_log(tmp_path, "pipe", "2013-01-01"), read_log(tmp_path, "pipe", "2013-01-02")
+    assert sorted(first["request_id"]) == ["2013-01-01-champion-0", "2013-01-01-champion-1", "b:0", "b:2"]
+    assert second.rows(named=True) == [
+        {**{k: v[1] for k, v in columns.items() if isinstance(v, list | pl.Series)},
+         "time": now, "event_day": None, "pipeline": "pipe", "status": "ok"}
+    ]  # fmt: skip
