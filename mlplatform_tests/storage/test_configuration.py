@@ -130,6 +130,7 @@ def test_rows_appended_as_columns_are_written_as_the_same_rows_as_dicts(tmp_path
         "variant": ["champion", "challenger", "champion"],
         "inputs": pl.Series(['{"flight":0}', '{"flight":1}', '{"flight":2}']),
         "prediction": [0.25, 0.5, 0.75],
+        "probabilities": [[0.25, 0.75], [0.5, 0.5], None],
         "latency_ms": [1.0, 1.0, 1.0],
         "status": "ok",
     }
