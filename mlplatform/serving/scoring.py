@@ -37,6 +37,7 @@ from mlplatform.serving.routing import CHALLENGER, CHAMPION, route
 
 logger = logging.getLogger(__name__)
 POLARS_ENCODE_ROWS = 64  # above this many rows one polars query encodes the log's inputs faster
+POLARS_ANSWER_ROWS = 64  # above this many records polars writes a batch's answers faster
 
 
 @dataclass(frozen=True)
@@ -108,18 +109,8 @@ class Scorer:
             for n in rows:
                 variants[n] = CHAMPION
         finished = time.perf_counter()
-        served = [snapshot.models[variant] for variant in variants]
-        values = self.answers.values(scores, [model.threshold for model in served])
-        answers = [
-            {"request_id": request_id, **value, "model_version": model.version, "variant": variant}
-            for request_id, variant, model, value in zip(ids, variants, served, values, strict=True)
-        ]
-        bodies, latencies, start = [], [], 0
-        for job in jobs:
-            part = answers[start : start + job.size]
-            bodies.append(to_json({"predictions": part} if job.batch else part[0]))
-            latencies += [(finished - job.started) * 1000] * job.size
-            start += job.size
+        bodies = self._bodies(jobs, ids, scores, [snapshot.models[v] for v in variants], variants)
+        latencies = [(finished - job.started) * 1000 for job in jobs for _ in range(job.size)]
         for variant, count in Counter(variants).items():
             self.metrics.requests.labels(self.name, variant, "200").inc(count)
         for variant, count in Counter(v for _, v in failures).items():
@@ -133,6 +124,40 @@ class Scorer:
         return bodies, partial(
             self._follow_up, scored, {v: snapshot.models[v] for v in set(variants)}, shadow, failed
         )
+
+    def _bodies(
+        self,
+        jobs: Sequence[Job],
+        ids: list[str],
+        scores: np.ndarray,
+        served: list[Served],
+        variants: list[str],
+    ) -> list[bytes]:
+        """Each job's JSON answer: a batch of more than ``POLARS_ANSWER_ROWS`` records written from
+        columns, other jobs from one dict per record (polars' fixed cost is more than a few dicts)."""
+        bodies, start = [], 0
+        for job in jobs:
+            end = start + job.size
+            part_served = served[start:end]
+            thresholds = [model.threshold for model in part_served]
+            if job.batch and job.size > POLARS_ANSWER_ROWS:
+                versions = [model.version for model in part_served]
+                bodies.append(
+                    self.answers.batch_body(
+                        ids[start:end], scores[start:end], thresholds, versions, variants[start:end]
+                    )
+                )
+            else:
+                values = self.answers.values(scores[start:end], thresholds)
+                answers = [
+                    {"request_id": request_id, **value, "model_version": model.version, "variant": variant}
+                    for request_id, variant, model, value in zip(
+                        ids[start:end], variants[start:end], part_served, values, strict=True
+                    )
+                ]
+                bodies.append(to_json({"predictions": answers} if job.batch else answers[0]))
+            start = end
+        return bodies
 
     def _raw(self, jobs: Sequence[Job]) -> pl.DataFrame:
         """The jobs' records as one frame typed by the raw schema: single JSON records (the usual
