@@ -171,13 +171,19 @@ def asset_run(job, selection, static, tags, dagster_home: Path) -> dict:
     """One timed run of ``selection`` on the instance under ``dagster_home``."""
     import dagster as dg
 
+    from mlplatform.orchestration.console import run_log_config
+
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     with dg.DagsterInstance.get() as instance:
         if static and not instance.get_runs(limit=1):  # room_rate has no static reference table
             assert job.execute_in_process(instance=instance, asset_selection=static).success
         cpu = time.process_time()
         seconds, result = timed(
-            job.execute_in_process, instance=instance, asset_selection=selection, tags=tags
+            job.execute_in_process,
+            instance=instance,
+            asset_selection=selection,
+            tags=tags,
+            run_config=run_log_config(),  # bootstrap's console level (WARNING), not Dagster's DEBUG
         )
         cpu = time.process_time() - cpu
         assert result.success
