@@ -19,6 +19,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -165,6 +166,17 @@ def _schema(db: Path) -> tuple[list[tuple[str, str]], list[str], str]:
     return tables, stamped, journal
 
 
+def _dagster_and_tuned_homes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path]]:
+    """A home with Dagster's own SQLite storage, then one with the repository's dagster.yaml (the
+    tuned storage), each made DAGSTER_HOME in turn, so a test runs the same thing on both."""
+    for name, yaml in [("dagster", ""), ("tuned", (REPO / "dagster.yaml").read_text())]:
+        home = tmp_path / name
+        home.mkdir()
+        (home / "dagster.yaml").write_text(yaml)
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        yield name, home
+
+
 @pytest.mark.parametrize("new_index", [True, False], ids=["new-instance", "existing-index"])
 def test_a_new_runs_database_is_the_one_dagster_creates(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_index: bool
@@ -173,11 +185,7 @@ def test_a_new_runs_database_is_the_one_dagster_creates(
     scripts parsed once per process): the same tables, indexes, alembic revision and WAL mode as
     Dagster's own SQLite storage, so either class opens an instance the other wrote."""
     found = {}
-    for name, yaml in [("dagster", ""), ("tuned", (REPO / "dagster.yaml").read_text())]:
-        home = tmp_path / name
-        home.mkdir()
-        (home / "dagster.yaml").write_text(yaml)
-        monkeypatch.setenv("DAGSTER_HOME", str(home))
+    for name, home in _dagster_and_tuned_homes(tmp_path, monkeypatch):
         if not new_index:  # the index exists before the storage opens it: stamped by _initdb in _connect
             with dg.DagsterInstance.get():
                 pass
@@ -296,11 +304,7 @@ def test_the_tuned_event_writes_store_what_dagsters_own_storage_stores(
     # Dagster's storage records a range's planned events the tuned way too (else ids shift).
     monkeypatch.setenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
     found = {}
-    for name, yaml in [("dagster", ""), ("tuned", (REPO / "dagster.yaml").read_text())]:
-        home = tmp_path / name
-        home.mkdir()
-        (home / "dagster.yaml").write_text(yaml)
-        monkeypatch.setenv("DAGSTER_HOME", str(home))
+    for name, home in _dagster_and_tuned_homes(tmp_path, monkeypatch):
         with dg.DagsterInstance.get() as instance:
             runs = [
                 dg.materialize([gated], instance=instance, tags={
