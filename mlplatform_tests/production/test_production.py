@@ -430,10 +430,25 @@ def test_landed_days_become_a_model_the_containerized_service_answers_with(platf
         repository_location_name=LOCATION,
         tags={"dagster/partition": AS_OF, "dagster/priority": "1"},
     )
-    champion = platform.wait_for(
-        "a champion trained and gated in the code location's container",
-        lambda: platform.mlflow.get_model_version_by_alias(PIPELINE, "champion"),
-    )
+
+    def champion_or_finished_run() -> Any:
+        with contextlib.suppress(Exception):
+            return platform.mlflow.get_model_version_by_alias(PIPELINE, "champion")
+        run = instance.get_run_by_id(run_id)
+        return run if run is not None and run.is_finished else None
+
+    # A retraining that ends without a champion fails at once, saying why, instead of waiting out
+    # the deadline; one that never ends says where the run queue stood.
+    try:
+        champion = platform.wait_for(
+            "a champion trained and gated in the code location's container", champion_or_finished_run
+        )
+    except AssertionError as timeout:
+        raise AssertionError(f"{_runs_by_status(instance)}\n{timeout}") from None
+    if isinstance(champion, dg.DagsterRun):
+        pytest.fail(
+            f"the retraining ended {champion.status.value} with no champion:\n{_run_errors(instance, run_id)}"
+        )
     run = platform.wait_for(
         "the retraining run's end",
         lambda: (lambda r: r if r is not None and r.is_finished else None)(instance.get_run_by_id(run_id)),
@@ -459,3 +474,26 @@ def test_landed_days_become_a_model_the_containerized_service_answers_with(platf
     body = answer.json()
     assert len(body["predictions"]) == 3
     assert {p["model_version"] for p in body["predictions"]} == {champion.version}
+
+
+def _runs_by_status(instance: dg.DagsterInstance) -> str:
+    """How many runs of each job are in each state: a retraining stuck behind others shows here."""
+    counts: dict[tuple[str, str], int] = {}
+    for found in instance.get_runs():
+        key = (found.job_name, found.status.value)
+        counts[key] = counts.get(key, 0) + 1
+    return "runs: " + ", ".join(f"{job} {status} {n}" for (job, status), n in sorted(counts.items()))
+
+
+def _run_errors(instance: dg.DagsterInstance, run_id: str) -> str:
+    """The run's failure and engine events, and the gate results of what it registered."""
+    lines = [
+        f"{entry.dagster_event.event_type_value}: {entry.message}"
+        for entry in instance.all_logs(run_id)
+        if entry.dagster_event is not None
+        and (
+            "FAILURE" in entry.dagster_event.event_type_value
+            or "ASSET_CHECK" in entry.dagster_event.event_type_value
+        )
+    ]
+    return "\n".join(lines[-40:]) or "no failure or check events"
