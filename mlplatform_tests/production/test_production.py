@@ -295,7 +295,8 @@ def platform(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
             launches=launches,
             instance_config=config,
             webserver=f"http://{LOCALHOST}:{webserver_port}",
-            mlflow=MlflowClient(tracking_uri=mlflow_url),
+            # Both URIs: an earlier test in the same process may have set MLflow's global registry URI.
+            mlflow=MlflowClient(tracking_uri=mlflow_url, registry_uri=mlflow_url),
             warehouse=ParquetWarehouse(f"s3://{BUCKET}/warehouse", endpoint_url=s3),
             api_token=api_token,
             logs=logs,
