@@ -446,6 +446,10 @@ def test_landed_days_become_a_model_the_containerized_service_answers_with(platf
         )
     except AssertionError as timeout:
         raise AssertionError(f"{_runs_by_status(instance)}\n{timeout}") from None
+    if isinstance(champion, dg.DagsterRun) and champion.status == dg.DagsterRunStatus.SUCCESS:
+        # The run set the alias before it ended: one more look, so a failed poll is not a verdict.
+        with contextlib.suppress(Exception):
+            champion = platform.mlflow.get_model_version_by_alias(PIPELINE, "champion")
     if isinstance(champion, dg.DagsterRun):
         pytest.fail(
             f"the retraining ended {champion.status.value} with no champion:\n{_run_errors(instance, run_id)}"
