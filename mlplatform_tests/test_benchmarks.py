@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
+import os
 from pathlib import Path
 from types import ModuleType
 
@@ -88,3 +89,8 @@ def test_serving_setup_sends_the_pipelines_records_and_its_floor_uses_the_models
     np.testing.assert_allclose(served, model.booster.predict(matrix), rtol=0, atol=1e-9)
     assert served.ndim == 1 and served.max() > 1
     assert floor["features_s"] > 0 and floor["model_s"] > 0
+    # The floor on the service's CPUs: a child pinned before it imports anything, as the service is.
+    cpu = max(os.sched_getaffinity(0))
+    (isolated_home / "batch.json").write_text(json.dumps(records))
+    pinned = serving.pinned_floor(isolated_home / "batch.json", {cpu}, dict(os.environ), spec.name)
+    assert pinned["cpus"] == [cpu] and pinned["features_s"] > 0 and pinned["model_s"] > 0
