@@ -205,11 +205,15 @@ def service_ready(entries: dict[str, dict[str, Any]]) -> bool:
     return WAITING not in states and any(state != BROKEN for state in states)
 
 
-def _check_days(pipeline: Pipeline, columns: dict[str, list] | pl.DataFrame, batch: bool) -> None:
+def _check_days(
+    pipeline: Pipeline, columns: dict[str, list] | pl.DataFrame, batch: bool
+) -> list[str | None] | None:
     """Refuse records whose event day cannot be computed from fields that each passed their own
     range (month 2 and day 31 make no date, and the feature function would fail on them), or whose
-    fields disagree with the timestamp they are declared consistent with (as ingestion refuses)."""
-    fields, rows = pipeline.online.undated(columns)
+    fields disagree with the timestamp they are declared consistent with (as ingestion refuses).
+    The records' event days, computed on the way, go to the scorer with the request (None: the day
+    rule reads no column)."""
+    fields, rows, days = pipeline.online.undated(columns)
     if rows:
         source = pipeline.spec.source
         rule = describe_rule(source.partition_expr, source.day)
@@ -220,6 +224,7 @@ def _check_days(pipeline: Pipeline, columns: dict[str, list] | pl.DataFrame, bat
         raise Rejected(
             422, "invalid record(s)", fields=[{"field": ", ".join(fields), "problem": problem, **named}]
         )
+    return days
 
 
 def _problem(status: int, problem: str, **details: Any) -> JSONResponse:
@@ -404,7 +409,7 @@ def create_app(
                     f"Content-Type {media_type or '(none)'!r} is not supported: send application/json "
                     f"or {ARROW_STREAM}",
                 )
-            _check_days(pipeline, columns, batch)
+            days = _check_days(pipeline, columns, batch)
         except Rejected as rejected:
             return reject(rejected.status, rejected.problem, **rejected.details)
         if CHAMPION not in pipeline.models.snapshot.models:
@@ -414,7 +419,9 @@ def create_app(
         if target is not None and target not in (CHAMPION, CHALLENGER):
             return reject(400, f"X-Target-Variant must be {CHAMPION!r} or {CHALLENGER!r}, not {target!r}")
         try:
-            answered = await batchers[name].submit(Job(columns, size, request_id, batch, target, started))
+            answered = await batchers[name].submit(
+                Job(columns, size, request_id, batch, target, started, days)
+            )
         except Exception:
             # Not the client's error (the contract let the request through): its id, so the one
             # traceback logged here can be found from the client's side.

@@ -51,6 +51,7 @@ class Job:
     batch: bool  # a batch request: record n is "<request_id>:<n>" and the answer is a list
     target: str | None  # the X-Target-Variant header
     started: float  # time.perf_counter() when the request arrived
+    days: list[str | None] | None = None  # each record's event day, when the contract's check computed it
 
     @property
     def ids(self) -> list[str]:
@@ -84,7 +85,9 @@ class Scorer:
         """Each job's JSON answer, and the follow-up work."""
         snapshot = self.models.snapshot
         raw = self._raw(jobs)
-        features, days = self.online.features(raw)
+        known = [job.days for job in jobs]
+        carried = None if None in known else [day for days in known if days is not None for day in days]
+        features, days = self.online.features(raw, carried)
         ids_per_job = [job.ids for job in jobs]
         ids = [i for job_ids in ids_per_job for i in job_ids]
         has_challenger = CHALLENGER in snapshot.models

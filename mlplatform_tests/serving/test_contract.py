@@ -169,8 +169,44 @@ def test_an_impossible_or_inconsistent_date_is_found_on_both_paths(
     # so a date the fields cannot form is refused like any other disagreement.
     expected = [1] if refused else []
     fields = ["time_hour", "year", "month", "day", "hour"]
-    assert online.undated(columns) == (fields, expected)
-    assert online.undated(frame) == (fields, expected)
+    assert online.undated(columns)[:2] == (fields, expected)
+    assert online.undated(frame)[:2] == (fields, expected)
+    # The days the check computes on its way are the scorer's (it takes them instead of its own).
+    assert online.undated(columns).days == online.undated(frame).days == online.event_days(frame)
+
+
+def test_a_frame_is_checked_by_its_distinct_rows_as_its_rows_one_by_one() -> None:
+    """A typed frame (a JSON batch, an Arrow batch) is judged once per distinct (time_hour, year,
+    month, day, hour) and the verdicts spread to every row: the same refused rows and event days as
+    keying every row in Python (the path of single records), repeated rows and the same instant
+    written with another offset included; a frame with a null is keyed row by row."""
+    five_hours_behind = dt.timezone(dt.timedelta(hours=-5))
+    shifted = dt.datetime.fromisoformat(FLIGHT["time_hour"]).astimezone(five_hours_behind).isoformat()
+    late = {**FLIGHT, "time_hour": "2013-01-21T05:00:00+00:00", "day": 21, "hour": 0}  # midnight in New York
+    records = [
+        FLIGHT,
+        {**FLIGHT, "month": 2, "day": 31},
+        {**FLIGHT, "time_hour": shifted},
+        late,
+        {**FLIGHT, "hour": (FLIGHT["hour"] + 1) % 24},
+        FLIGHT,
+        {**FLIGHT, "month": 2, "day": 31},
+        late,
+    ]
+    columns = VALIDATOR.columns(records)
+    frame = OnlineFeatures(SPEC, None).frame(columns)
+    with_null = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3).then(None).otherwise(pl.col("year")).alias("year")
+    )
+
+    by_rows = OnlineFeatures(SPEC, None).undated(columns)
+    distinct = OnlineFeatures(SPEC, None).undated(frame)
+
+    assert online_module._distinct(frame, by_rows.fields) is not None  # the distinct rows' path
+    assert distinct == by_rows
+    assert by_rows.rows == [1, 4, 6] and by_rows.days[3] != by_rows.days[0] == by_rows.days[2]
+    assert online_module._distinct(with_null, by_rows.fields) is None
+    assert OnlineFeatures(SPEC, None).undated(with_null).rows == [1, 4, 6]
 
 
 @pytest.mark.parametrize("remembered", [online_module.REMEMBERED_VALUES, 3])  # 3: forgets as it goes

@@ -10,7 +10,7 @@ from mlplatform.core.training.tracking import load_version
 from mlplatform.serving.arrow_batch import ArrowRecords, ipc_stream
 from mlplatform.serving.metrics import Metrics
 from mlplatform.serving.online import OnlineFeatures
-from mlplatform.serving.prediction_log import PredictionLog
+from mlplatform.serving.prediction_log import PredictionLog, read_log
 from mlplatform.serving.registry_models import PinnedModels, Served, Snapshot
 from mlplatform.serving.schema import RecordValidator
 from mlplatform.serving.scoring import Job, Scorer
@@ -50,3 +50,33 @@ def test_json_records_and_an_arrow_batch_in_one_micro_batch_get_their_own_answer
     answers = [json.loads(body) for body in together]
     assert [answer["request_id"] for answer in answers[1]["predictions"]] == ["b:0", "b:1", "b:2"]
     assert answers[0]["request_id"] == "a" and answers[2]["request_id"] == "c"
+
+
+def test_the_event_days_a_request_carries_from_the_check_are_the_ones_logged(
+    trained_flights: tuple[Harness, dict], tmp_path: Path
+) -> None:
+    """The contract's check computes each record's event day on its way (``undated``), and the
+    request carries them to the scorer, which does not compute them again; a micro-batch in which
+    one request carries none computes every row's."""
+    harness, _ = trained_flights
+    spec = harness.spec
+    raw = harness.store.read(spec.name, "raw", "2013-01-20").head(3).select(spec.serving_columns)
+    online = OnlineFeatures(spec, harness.store)
+    assert online.undated(raw).days == online.event_days(raw) == ["2013-01-20"] * 3
+    models = PinnedModels(spec.name, Snapshot({"champion": Served("1", load_version(spec.name, "1"), 0.5)}))
+    log = PredictionLog(tmp_path)
+    scorer = Scorer(spec.name, online, models, log, Metrics())
+    marked = ["2013-01-21", "2013-01-22", "2013-01-21"]  # not the rows' days: only carried ones give these
+
+    scorer([Job(raw, 3, "carried", True, None, time.perf_counter(), marked)])[1]()
+    scorer(
+        [
+            Job(raw, 3, "mixed", True, None, time.perf_counter(), marked),
+            Job(raw, 3, "none", True, None, time.perf_counter()),
+        ]
+    )[1]()
+    log.flush()
+
+    logged = dict(read_log(tmp_path, spec.name).select("request_id", "event_day").iter_rows())
+    assert [logged[f"carried:{n}"] for n in range(3)] == marked
+    assert {logged[f"{r}:{n}"] for r in ("mixed", "none") for n in range(3)} == {"2013-01-20"}
