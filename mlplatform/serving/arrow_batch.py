@@ -5,8 +5,10 @@ can send them as an Arrow IPC stream (``Content-Type: application/vnd.apache.arr
 column per serving field, one row per record. Reading 1,000 rows takes about 0.03 ms where parsing
 the same records as JSON takes 1 ms, and the contract is checked as columns (typing 0.2 ms, one
 query asking whether any rule is broken 0.3 ms) instead of value by value (validation 1.1 ms and
-the typed frame 0.7 ms): the request never becomes Python objects at all. Only a refused request
-pays for counting and naming the offending rows of each rule.
+the typed frame 0.7 ms): the request never becomes Python objects at all. Nulls, ranges and
+finiteness are read from each column's null count, minimum and maximum, so one query is left for
+allowed values and string lengths. Only a refused request pays for counting and naming the
+offending rows of each rule.
 
 The contract is the one the JSON records are held to (``schema.RecordValidator``), from the same
 pipeline spec: exactly the serving fields, each of its declared type, no nulls where the field is
@@ -22,6 +24,8 @@ every offending field named, with the numbers of its first offending rows.
 from __future__ import annotations
 
 import io
+import math
+from typing import NamedTuple, cast
 
 import polars as pl
 
@@ -56,38 +60,70 @@ def _typed(name: str, column: ColumnSpec, dtype: pl.DataType) -> pl.Expr:
     return expression.cast(POLARS_TYPES[column.type])
 
 
-def _violations(name: str, column: ColumnSpec) -> list[tuple[str, pl.Expr]]:
-    """(problem, true where a row breaks it) for each rule of the field's contract."""
+class _Rule(NamedTuple):
+    problem: str
+    broken: pl.Expr  # true where a row breaks the rule
+    by_statistics: bool  # whether ``_broken_by_statistics`` answers it for the whole column
+
+
+def _violations(name: str, column: ColumnSpec) -> list[_Rule]:
+    """Each rule of the field's contract."""
     value = pl.col(name)
+    numeric = column.type in ("int", "float")
     rules = []
     if not column.nullable:
-        rules.append(("Field required: null is not allowed", value.is_null()))
+        rules.append(_Rule("Field required: null is not allowed", value.is_null(), True))
     if column.type == "float":
-        rules.append(("Input should be a finite number", ~value.is_finite()))
+        rules.append(_Rule("Input should be a finite number", ~value.is_finite(), True))
     if column.min is not None:
-        rules.append((f"Input should be greater than or equal to {column.min:g}", value < column.min))
+        rules.append(
+            _Rule(f"Input should be greater than or equal to {column.min:g}", value < column.min, numeric)
+        )
     if column.max is not None:
-        rules.append((f"Input should be less than or equal to {column.max:g}", value > column.max))
+        rules.append(
+            _Rule(f"Input should be less than or equal to {column.max:g}", value > column.max, numeric)
+        )
     if column.allowed is None and column.text_limit is not None:
         rules.append(
-            (
+            _Rule(
                 f"String should have at most {column.text_limit} characters",
                 value.str.len_chars() > column.text_limit,
+                False,
             )
         )
     if column.allowed is not None:
         quoted = [repr(v) for v in column.allowed]
         listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
-        rules.append((f"Input should be {listed}", ~value.is_in(column.allowed)))
-    return [(problem, broken.fill_null(False)) for problem, broken in rules]
+        rules.append(_Rule(f"Input should be {listed}", ~value.is_in(column.allowed), False))
+    return [rule._replace(broken=rule.broken.fill_null(False)) for rule in rules]
 
 
-def _first_broken(rules: list[tuple[str, pl.Expr]]) -> list[tuple[str, pl.Expr]]:
+def _broken_by_statistics(series: pl.Series, column: ColumnSpec) -> bool:
+    """Whether a row of the typed column breaks one of its field's rules marked ``by_statistics``
+    (a null where none is allowed, a float that is not finite, a number out of range), from its null
+    count, minimum and maximum: no query, where asking polars whether any row breaks each rule cost
+    about 15 us a rule (0.5 ms for the flight's 35). Nulls break no other rule (as ``fill_null``)."""
+    nulls = series.null_count()
+    if nulls == series.len():
+        return bool(nulls) and not column.nullable
+    if nulls and not column.nullable:
+        return True
+    if column.type not in ("int", "float"):
+        return False
+    if column.type == "float" and not all(
+        math.isfinite(cast(float, v)) for v in (series.nan_min(), series.nan_max())
+    ):
+        return True  # NaN poisons both; an infinity is the minimum or the maximum
+    low, high = cast(float, series.min()), cast(float, series.max())  # ints compared exactly, as ints
+    return (column.min is not None and low < column.min) or (column.max is not None and high > column.max)
+
+
+def _first_broken(rules: list[_Rule]) -> list[tuple[str, pl.Expr]]:
     """Each rule true only where no earlier rule of the field is broken: a row is named for the
     first rule it breaks, as the JSON path names it once (infinity is not finite; it is not also
     above the maximum)."""
     first, earlier = [], pl.lit(False)
-    for problem, broken in rules:
+    for problem, broken, _ in rules:
         first.append((problem, broken & ~earlier))
         earlier = earlier | broken
     return first
@@ -106,10 +142,11 @@ class ArrowRecords:
     def __init__(self, spec: PipelineSpec) -> None:
         self.columns = {name: spec.schema_.columns[name] for name in spec.serving_columns}
         rules = {name: _violations(name, column) for name, column in self.columns.items()}
-        self._any_broken = [
-            broken.any().alias(f"{name} {n}")
+        self._queried = [  # the rules statistics do not answer
+            rule.broken.any().alias(f"{name} {n}")
             for name, field in rules.items()
-            for n, (_, broken) in enumerate(field)
+            for n, rule in enumerate(field)
+            if not rule.by_statistics
         ]
         self._checks = [
             (name, problem, broken)
@@ -154,10 +191,17 @@ class ArrowRecords:
         if problems:
             raise Rejected(422, "invalid record(s)", fields=problems)
 
+    def broken(self, typed: pl.DataFrame) -> bool:
+        """Whether any row breaks any rule: each column's statistics, then one query for the rules
+        they do not answer (allowed values, string lengths)."""
+        if any(_broken_by_statistics(typed.get_column(n), c) for n, c in self.columns.items()):
+            return True
+        return bool(self._queried) and any(typed.select(self._queried).row(0))
+
     def _check_values(self, typed: pl.DataFrame) -> None:
-        """One query asks whether any row breaks any rule; only a request that does pays for
-        counting and naming the rows of each rule."""
-        if not any(typed.select(self._any_broken).row(0)):
+        """A cheap pass asks whether any row breaks any rule (``broken``); only a request that does
+        pays for counting and naming the rows of each rule."""
+        if not self.broken(typed):
             return
         counts = typed.select(self._counts).row(0)
         problems = []

@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 
 from mlplatform.core.pipelines import load_spec
-from mlplatform.serving.arrow_batch import ROWS_NAMED, ArrowRecords, ipc_stream
+from mlplatform.core.table_spec import ColumnSpec
+from mlplatform.serving.arrow_batch import ROWS_NAMED, ArrowRecords, _violations, ipc_stream
 from mlplatform.serving.online import OnlineFeatures
 from mlplatform.serving.schema import RecordValidator, Rejected
 
@@ -107,6 +108,52 @@ def test_a_broken_value_names_the_same_records_and_field_either_way(case: str) -
     assert (named_arrow["field"], named_arrow["rows"], named_arrow["count"]) == (field, [0, 2], 2)
     if value is not None:  # pydantic words a null by the type it expected; the rule is the same
         assert named_arrow["problem"] == named_json[0][1]
+
+
+def _edges(column: ColumnSpec) -> list:
+    """Values at, inside and just past each bound of a field, and the values no float may hold."""
+    values: list = [None]
+    for bound in (column.min, column.max):
+        if bound is not None:
+            values += (
+                [bound - 1, bound, bound + 1] if column.type == "int" else [bound - 0.5, bound, bound + 0.5]
+            )
+    if column.type == "float":
+        values += [float("nan"), float("inf"), float("-inf")]
+    if column.type == "str":
+        values += [
+            "x" * (column.text_limit or 1),
+            "x" * ((column.text_limit or 1) + 1),
+            *(column.allowed or []),
+        ]
+    return values
+
+
+def test_the_cheap_pass_finds_a_broken_rule_exactly_when_a_query_of_every_rule_does() -> None:
+    """Nulls, ranges and finiteness are read from each column's statistics and the other rules
+    asked in one query: for every field and every value at, inside or past its bounds (and NaN,
+    infinities, nulls, strings at and over their limit), that says a batch breaks the contract
+    exactly when asking polars about every rule does."""
+    every_rule = [
+        rule.broken.any().alias(f"{name} {n}")
+        for name, column in ARROW.columns.items()
+        for n, rule in enumerate(_violations(name, column))
+    ]
+    seen = set()
+    for field, column in ARROW.columns.items():
+        for value in _edges(column):
+            if column.type == "int" and value is not None:
+                value = int(value)
+            frame = EXPECTED.with_columns(
+                pl.when(pl.col("flight") == 1545)
+                .then(pl.lit(value, EXPECTED.schema[field]))
+                .otherwise(pl.col(field))
+                .alias(field)
+            )
+            expected = any(frame.select(every_rule).row(0))
+            assert ARROW.broken(frame) == expected, (field, value)
+            seen.add(expected)
+    assert seen == {True, False}
 
 
 @pytest.mark.parametrize(
