@@ -258,9 +258,9 @@ def pinned_floor(records_file: Path, cpus: set[int] | None, env: dict, pipeline:
     thread pools are sized for those CPUs as the service's are. The plain floor runs on every CPU,
     polars and LightGBM spreading a batch over them, while the service has ``SERVE_CPUS`` (one CPU
     by default): this floor is the fair bound of what the service can do. Not this process pinned
-    for the measurement: its pools keep one thread per CPU of the machine, and LightGBM's two OpenMP
-    threads on one CPU predicted the batch in 8-12 ms instead of 1.6. No ``cpus``: every CPU. The
-    child's CPUs come back under ``cpus``."""
+    for the measurement: its pools keep one thread per CPU of the machine, and pinned so it predicted
+    the batch in 8-12 ms where a child pinned before its imports took 1.7-2.1 ms (2 CPUs, one
+    pinned). No ``cpus``: every CPU. The child's CPUs come back under ``cpus``."""
     command = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -431,7 +431,7 @@ def main() -> None:
     floor = floor_s["features_s"] + floor_s["model_s"]
     over_floor, arrow_over_floor = batch_s / floor, arrow_s / floor
     served_floor = pinned_s["features_s"] + pinned_s["model_s"]
-    on = f"CPUs {format_cpu_list(cpus)}" if cpus else "every CPU"
+    on = f"CPU{'s' * (len(cpus) > 1)} {format_cpu_list(cpus)}" if cpus else "every CPU"
     rows += [
         ("c=8  our p99, median of the rounds", f"{p99:.2f} ms", "<= 5 ms", verdict(p99 <= TARGET_P99_MS)),
         ("c=8  our p99 of each round", ", ".join(f"{r['p99_ms']:.2f}" for r in ours_figures[8]["rounds"])),
