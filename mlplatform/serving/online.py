@@ -62,13 +62,18 @@ def _keys(
     return keyed
 
 
+def _utc_micros(series: pl.Series) -> np.ndarray:
+    """A datetime column without nulls as UTC microseconds (int64) through numpy."""
+    return series.to_numpy().astype("datetime64[us]").view("int64")
+
+
 def _epoch_us(series: pl.Series) -> list[int | None]:
     """A datetime column as UTC microseconds through numpy: 4 us for one row and 30 for 1,000,
     where a polars expression costs 70-180 us and Python datetimes 4 ms for 1,000. With nulls (NaT
     in numpy), from Python's datetimes."""
     if series.null_count():
         return epoch_microseconds(series.to_list())
-    return series.to_numpy().astype("datetime64[us]").view("int64").tolist()
+    return _utc_micros(series).tolist()
 
 
 def _distinct(frame: pl.DataFrame, columns: list[str]) -> tuple[dict[str, list], np.ndarray] | None:
@@ -81,12 +86,7 @@ def _distinct(frame: pl.DataFrame, columns: list[str]) -> tuple[dict[str, list],
     if not series or any(s.null_count() or s.dtype not in (pl.Int64, UTC_MICROSECONDS) for s in series):
         return None
     values = np.column_stack(
-        [
-            s.to_numpy().astype("datetime64[us]").view("int64")
-            if s.dtype == UTC_MICROSECONDS
-            else s.to_numpy()
-            for s in series
-        ]
+        [_utc_micros(s) if s.dtype == UTC_MICROSECONDS else s.to_numpy() for s in series]
     ).astype("int64", copy=False)
     rows = np.ascontiguousarray(values).view(np.dtype((np.void, 8 * len(columns)))).ravel()
     _, first, row_of = np.unique(rows, return_index=True, return_inverse=True)
