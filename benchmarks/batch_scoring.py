@@ -87,7 +87,7 @@ def main() -> None:
                 return sum(len(model.booster.predict(model.encoding.matrix(f))) for f in frames)
 
             times: dict[str, list[float]] = {"asset": [], "bare": [], "bare_per_day": []}
-            cpu: dict[str, list[float]] = {"asset": [], "bare": []}
+            cpu: dict[str, list[float]] = {name: [] for name in times}
             for n in range(args.rounds):
                 print(f"timed: round {n + 1} of {args.rounds}", flush=True)
                 start = cpu_seconds()
@@ -98,7 +98,7 @@ def main() -> None:
                 for name, function in (("bare", bare), ("bare_per_day", bare_per_day)):
                     start = cpu_seconds()
                     seconds, scored = timed(function)
-                    cpu.setdefault(name, []).append(cpu_seconds() - start)
+                    cpu[name].append(cpu_seconds() - start)
                     assert scored == every.height
                     times[name].append(seconds)
         written = (
