@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from mlplatform.core.data.ranges import stretches_around
 from mlplatform.core.data.replay import replay
 from mlplatform.core.spec import PipelineSpec, RolloutStage
 from mlplatform.orchestration.alerts import AlertNotifier
@@ -71,42 +72,61 @@ def pipeline_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
 
 
 def prepare_data(spec: PipelineSpec, root: Path, first: dt.date, count: int) -> list[str]:
-    """Replay and ingest ``count`` days from ``first`` into the shared warehouse.
-
-    One single-run backfill for every day; when a gate blocks it (nothing is written then), the
-    range is halved until the blocked days are found, and the rest is ingested around them.
-    Returns the blocked days (they stay missing, as in production).
-    """
-    landing = root / "landing"
-    replay(spec, landing / spec.name, first, count)
-    assets = pipeline_assets(spec)
-    resources = policy_resources(root, landing)
-    keys = lambda names: [dg.AssetKey([spec.name, n]) for n in names]  # noqa: E731
-    static, daily = spec.static_references, spec.daily_tables
+    """Replay and ingest ``count`` days from ``first`` into the shared warehouse; returns the days
+    the gates blocked (they stay missing, as in production)."""
+    replay(spec, root / "landing" / spec.name, first, count)
     with dg.DagsterInstance.ephemeral() as instance:
+        return ingest_days(spec, root, days_between(first, count), instance)
 
-        def run(names: list[str], **kwargs) -> bool:
-            return dg.materialize(
-                assets,
-                selection=keys(names),
-                resources=resources,
-                instance=instance,
-                run_config=run_log_config(),
-                raise_on_error=False,
-                **kwargs,
-            ).success
 
-        def ingest(days: list[str]) -> list[str]:
-            if run(daily, tags={RANGE_START: days[0], RANGE_END: days[-1]}):
-                return []
-            if len(days) == 1:
-                return days
-            half = len(days) // 2
-            return ingest(days[:half]) + ingest(days[half:])
+def ingest_days(spec: PipelineSpec, root: Path, days: list[str], instance: dg.DagsterInstance) -> list[str]:
+    """Ingest the replayed ``days`` (consecutive) from ``root``'s landing zone; returns the blocked days.
 
-        if static and not run(static):
-            raise RuntimeError(f"the static reference tables {static} failed their gates")
-        return ingest(days_between(first, count))
+    One single-run backfill for every day. When gates block it, nothing is written, and the run's
+    failed per-partition check evaluations name the blocked days: the stretches between them are
+    ingested next, in order, the same way (a stretch can block a day of its own: its volume gate
+    looks back at stored days instead of the run's). So a year with one bad day costs two runs.
+    """
+    assets = pipeline_assets(spec)
+    resources = policy_resources(root, root / "landing")
+    keys = lambda names: [dg.AssetKey([spec.name, n]) for n in names]  # noqa: E731
+
+    def run(names: list[str], **kwargs) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            assets,
+            selection=keys(names),
+            resources=resources,
+            instance=instance,
+            run_config=run_log_config(),
+            raise_on_error=False,
+            **kwargs,
+        )
+
+    if spec.static_references and not run(spec.static_references).success:
+        raise RuntimeError(f"the static reference tables {spec.static_references} failed their gates")
+    blocked: list[str] = []
+    pending = [days]
+    while pending:
+        stretch = pending.pop(0)
+        result = run(spec.daily_tables, tags={RANGE_START: stretch[0], RANGE_END: stretch[-1]})
+        if result.success:
+            continue
+        found = blocked_partitions(result, stretch)
+        if not found:
+            raise RuntimeError(f"ingesting {stretch[0]}..{stretch[-1]} failed without a blocked day")
+        blocked += found
+        pending[:0] = stretches_around(stretch, found)
+    return sorted(blocked)
+
+
+def blocked_partitions(result: dg.ExecuteInProcessResult, days: list[str]) -> list[str]:
+    """The days of ``days`` on which a blocking check of ``result``'s run failed."""
+    failed = {
+        e.partition
+        for e in result.get_asset_check_evaluations()
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    }
+    return [d for d in days if d in failed]
 
 
 def link_partition(source: Path, target: Path) -> None:

@@ -7,13 +7,16 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import dagster as dg
 import mlflow
 import pytest
 
+from mlplatform.core.data.replay import replay
+from mlplatform.core.data.warehouse import ParquetWarehouse
 from mlplatform.core.pipelines import load_spec
 from mlplatform.core.spec import PipelineSpec
 from mlplatform.orchestration.simulation import PolicyRun, simulate
-from mlplatform.orchestration.simulation_data import simulation_spec
+from mlplatform.orchestration.simulation_data import RANGE_START, days_between, ingest_days, simulation_spec
 
 START, DAYS = dt.date(2013, 1, 21), 4
 
@@ -79,3 +82,28 @@ def test_a_day_blocked_at_ingestion_is_served_nothing_and_measured_as_missing(tm
 
     live, served = run.live_metric("2013-12-31")
     assert served == 0 and live != live  # NaN: not measured
+
+
+@pytest.mark.integration
+def test_blocked_days_are_named_by_the_failed_run_and_the_rest_ingested_around_them(tmp_path: Path) -> None:
+    """A delivery the contract refuses in the middle of the range and one on its last day: the
+    whole-range run fails and its check evaluations name both, the two stretches between them are
+    ingested in one run each (three ranged runs, not a halving search), and every other day is stored
+    in every daily table."""
+    spec = load_spec("flight_delay")
+    days = days_between(START, 6)
+    landing = tmp_path / "landing" / spec.name
+    replay(spec, landing, START, len(days))
+    refused = [days[2], days[-1]]
+    for day in refused:
+        (landing / spec.source.path.format(day=day)).write_text("not a delivery\n")
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        blocked = ingest_days(spec, tmp_path, days, instance)
+        ranged = [r for r in instance.get_runs() if RANGE_START in r.tags]
+
+    assert blocked == refused
+    assert sorted(r.tags[RANGE_START] for r in ranged) == [days[0], days[0], days[3]]
+    store = ParquetWarehouse(str(tmp_path / "warehouse"))
+    for table in spec.daily_tables:
+        assert store.days(spec.name, table) == [d for d in days if d not in refused], table
