@@ -24,10 +24,16 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
 
 from mlplatform.core.gate_result import GateResult
 from mlplatform.orchestration.checks import stored_evaluations
-from mlplatform.orchestration.instance_storage import MAX_OPEN_DATABASES, TunedSqliteStorage
+from mlplatform.orchestration.instance_storage import (
+    EVENT_BATCH_VARIABLE,
+    MAX_OPEN_DATABASES,
+    TunedSqliteEventLogStorage,
+    TunedSqliteStorage,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -294,18 +300,45 @@ def _rows(db: Path, table: str, run_ids: list[str]) -> list[tuple]:
         return [tuple(same(row[n]) for n in keep) for row in cursor]
 
 
+def _partition_status(instance: dg.DagsterInstance, key: dg.AssetKey, runs: list[str]) -> dict[str, object]:
+    """What the UI shows of a partitioned asset: its partitions' status (the status cache the
+    asset's page reads) and its latest materialization (partition, the run's place in ``runs``)."""
+    cached = get_and_update_asset_status_cache_value(instance, key, DAYS)
+    assert cached is not None
+    latest = instance.get_latest_materialization_event(key)
+    assert latest is not None and latest.dagster_event is not None
+    return {
+        "materialized": sorted(cached.deserialize_materialized_partition_subsets(DAYS).get_partition_keys()),
+        "failed": sorted(cached.deserialize_failed_partition_subsets(DAYS).get_partition_keys()),
+        "in progress": sorted(cached.deserialize_in_progress_partition_subsets(DAYS).get_partition_keys()),
+        "latest": (latest.dagster_event.partition, runs.index(latest.run_id)),
+    }
+
+
 def test_the_tuned_event_writes_store_what_dagsters_own_storage_stores(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The tuned storage writes events itself (each serialized once, statements built once): after
-    the same runs (a range with per-partition checks, one failing; an unpartitioned check; a check
-    reported outside a run) every table Dagster keeps about assets and checks holds the same rows
-    as under Dagster's own SQLite storage, and the instance reports the same check results."""
+    """The tuned storage writes events itself (each serialized once, statements built once, a
+    range's materializations as one batch): after the same runs (a range with per-partition checks,
+    one failing; an unpartitioned check; a check reported outside a run) every table Dagster keeps
+    about assets and checks holds the same rows as under Dagster's own SQLite storage (one event at
+    a time), and the instance reports the same check results, partition statuses and latest
+    materialization."""
     # Dagster's storage records a range's planned events the tuned way too (else ids shift).
     monkeypatch.setenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
+    monkeypatch.delenv(EVENT_BATCH_VARIABLE, raising=False)  # Dagster's side: no batches
+    batches: list[list[str]] = []
+
+    def recorded(storage: TunedSqliteEventLogStorage, events: list[dg.EventLogEntry]) -> None:
+        batches.append([event.dagster_event_type.value for event in events if event.dagster_event_type])
+        store_event_batch(storage, events)
+
+    store_event_batch = TunedSqliteEventLogStorage.store_event_batch
+    monkeypatch.setattr(TunedSqliteEventLogStorage, "store_event_batch", recorded)
     found = {}
     for name, home in _dagster_and_tuned_homes(tmp_path, monkeypatch):
-        with dg.DagsterInstance.get() as instance:
+        with dg.DagsterInstance.get() as instance:  # the tuned storage turns batches on
+            assert (os.environ.get(EVENT_BATCH_VARIABLE) is None) == (name == "dagster")
             runs = [
                 dg.materialize([gated], instance=instance, tags={
                     "dagster/asset_partition_range_start": "2013-01-01",
@@ -324,14 +357,23 @@ def test_the_tuned_event_writes_store_what_dagsters_own_storage_stores(
                 ]
                 for key, check in [(gated.key, "rows"), (gated.key, "late"), (whole_table.key, "whole")]
             }
+            status = _partition_status(instance, gated.key, runs)
         events = home / "history" / "runs"
         tables = ["event_logs", "asset_keys", "asset_event_tags", "asset_check_executions"]
         found[name] = {
             "index": {t: _rows(events / "index.db", t, runs) for t in tables},
             "runs": [_rows(events / f"{run_id}.db", "event_logs", runs) for run_id in runs],
             "statuses": statuses,
+            "status": status,
         }
     assert found["tuned"] == found["dagster"]
+    planned = ["ASSET_MATERIALIZATION_PLANNED", "ASSET_CHECK_EVALUATION_PLANNED"]
+    # The range run's planned events, its materializations (stored at once), the other run's planned.
+    assert batches == [[*planned, planned[1]], ["ASSET_MATERIALIZATION"] * 4, planned], batches
+    days = ["2013-01-01", "2013-01-02", "2013-01-03", "2013-01-04"]
+    assert found["tuned"]["status"] == {
+        "materialized": days, "failed": [], "in progress": [], "latest": ("2013-01-04", 0)
+    }  # fmt: skip
     checks = found["tuned"]["statuses"]
     assert [s[:2] for s in checks["late"]] == [
         ("2013-01-04", "FAILED"), ("2013-01-03", "SUCCEEDED"), ("2013-01-02", "SUCCEEDED"), ("2013-01-01", "SUCCEEDED")
