@@ -27,7 +27,10 @@ from mlplatform.orchestration.resources import (
     warehouse_from_environment,
 )
 from mlplatform.serving.prediction_log import PredictionLog, read_log
-from mlplatform_tests.core.data.test_warehouse import read_days_with_and_without_a_kept_extra_column
+from mlplatform_tests.core.data.test_warehouse import (
+    read_days_with_and_without_a_kept_extra_column,
+    read_partitions_keeps_each_day_apart,
+)
 from mlplatform_tests.harness import Harness, failure_messages, small_window
 from mlplatform_tests.log_rows import log_rows
 
@@ -148,6 +151,10 @@ def test_a_reader_sees_the_old_partition_or_the_new_one_while_it_is_rewritten(bu
 
 def test_read_days_unions_the_columns_of_days_with_and_without_an_extra_column(bucket: str) -> None:
     read_days_with_and_without_a_kept_extra_column(ParquetWarehouse(f"{bucket}/warehouse"))
+
+
+def test_read_partitions_keeps_each_day_apart(bucket: str) -> None:
+    read_partitions_keeps_each_day_apart(ParquetWarehouse(f"{bucket}/warehouse"))
 
 
 def test_a_commit_cut_after_its_journal_is_finished_by_recover(

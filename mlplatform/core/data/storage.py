@@ -80,6 +80,11 @@ class Files(ABC):
         the columns are the union of the files' (see ``union_schema``)."""
 
     @abstractmethod
+    def read_each(self, paths: list[str]) -> list[pl.DataFrame]:
+        """Each file as a frame of its own columns, in the given order, read together: one call
+        instead of a read per file (a read per day cost 150-190 ms for 180 small files, this 60-80)."""
+
+    @abstractmethod
     def parquet_rows(self, path: str) -> int:
         """Rows of a Parquet file, from its footer (no data is read)."""
 
@@ -144,6 +149,10 @@ class LocalFiles(Files):
             except (pl.exceptions.SchemaError, pl.exceptions.ColumnNotFoundError):
                 schema = union_schema({p: pl.read_parquet_schema(p) for p in paths})
         return pl.read_parquet(paths, schema=schema, missing_columns="insert")
+
+    def read_each(self, paths: list[str]) -> list[pl.DataFrame]:
+        """One polars query per file, run together on polars' threads."""
+        return pl.collect_all([pl.scan_parquet(p) for p in paths])
 
     def parquet_rows(self, path: str) -> int:
         return int(pl.scan_parquet(path).select(pl.len()).collect().item())
@@ -220,6 +229,11 @@ class ObjectStoreFiles(Files):
             return frames[0]
         union_schema({p: f.schema for p, f in zip(paths, frames, strict=True)})
         return pl.concat(frames, how="diagonal")
+
+    def read_each(self, paths: list[str]) -> list[pl.DataFrame]:
+        """Fetched concurrently (one GET per file), each read on its own."""
+        payloads = self.fs.cat(paths, on_error="raise")  # keyed by the path without its scheme
+        return [pl.read_parquet(io.BytesIO(payloads[p.removeprefix(S3_SCHEME)])) for p in paths]
 
     def parquet_rows(self, path: str) -> int:
         with self.fs.open(path, "rb") as handle:

@@ -161,6 +161,39 @@ def test_read_days_unions_the_columns_of_days_with_and_without_an_extra_column(t
     read_days_with_and_without_a_kept_extra_column(ParquetWarehouse(tmp_path))
 
 
+def read_partitions_keeps_each_day_apart(store: ParquetWarehouse) -> None:
+    """Read in one call, each day is still its own frame, in the order asked, with its own
+    columns (day 02 has an extra one); a missing day is named."""
+    days = ["2013-01-03", "2013-01-01", "2013-01-02"]
+    for n, day in enumerate(days):
+        frame = table(list(range(n + 1)), day)
+        store.write("pipe", "raw", frame.with_columns(operator=pl.lit("b7")) if n == 2 else frame, day=day)
+
+    frames = store.read_partitions("pipe", "raw", ["2013-01-02", "2013-01-03", "2013-01-01"])
+
+    assert [f["on"].cast(pl.String).unique().to_list() for f in frames] == [
+        ["2013-01-02"],
+        ["2013-01-03"],
+        ["2013-01-01"],
+    ]
+    assert [f.height for f in frames] == [3, 1, 2]
+    assert [f.columns for f in frames] == [
+        [*table([1]).columns, "operator"],
+        table([1]).columns,
+        table([1]).columns,
+    ]
+    assert_frame_equal(frames[1], store.read("pipe", "raw", "2013-01-03"))
+    assert store.read_partitions("pipe", "raw", []) == []
+    with pytest.raises(
+        FileNotFoundError, match=r"pipe/raw: 1 partition\(s\) missing, first \['2013-01-04'\]"
+    ):
+        store.read_partitions("pipe", "raw", ["2013-01-01", "2013-01-04"])
+
+
+def test_read_partitions_keeps_each_day_apart(tmp_path: Path) -> None:
+    read_partitions_keeps_each_day_apart(ParquetWarehouse(tmp_path))
+
+
 def test_read_days_with_a_missing_day_names_it(tmp_path: Path) -> None:
     store = ParquetWarehouse(tmp_path)
     store.write("pipe", "raw", table([1]), day="2013-01-01")
