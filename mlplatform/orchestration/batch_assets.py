@@ -8,6 +8,11 @@ so a year's backfill loads the model once, scores every row in one predict call 
 run overhead once. The asset is
 materialized on demand or by backfill: a day scored again after a promotion is scored by the new
 champion, and its rows say so.
+
+Each day's materialization carries that day's rows (``dagster/row_count``, set per partition) and
+the run's champion, threshold, range and total rows. It once carried a table of every day's rows
+instead, the same for each day of the range: serialized and stored once per day, and the row count
+it showed on each day was the range's.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +25,7 @@ from mlplatform.core.deployment.registry import CHAMPION, alias_version, version
 from mlplatform.core.spec import PipelineSpec
 from mlplatform.core.table_spec import POLARS_TYPES
 from mlplatform.core.training.tracking import load_version
-from mlplatform.orchestration.metadata import day_range_label, markdown_table
+from mlplatform.orchestration.metadata import day_range_label
 from mlplatform.orchestration.resources import MlflowTracking, Warehouse
 
 DEFAULT_THRESHOLD = 0.5  # what the service uses for a version registered without a threshold tag
@@ -66,9 +71,9 @@ def batch_predictions_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinit
             parts.append(scored.slice(offset, frame.height))
             offset += frame.height
         with ThreadPoolExecutor(IO_THREADS) as pool:
-            written = list(pool.map(lambda day, part: store.write(spec.name, table, part, day), days, parts))
-        total = sum(w.rows for w in written)
-        rows = pl.DataFrame({"day": days, "rows": [part.height for part in parts]})
+            list(pool.map(lambda day, part: store.write(spec.name, table, part, day), days, parts))
+        for day, part in zip(days, parts, strict=True):
+            context.add_asset_metadata({"dagster/row_count": part.height}, partition_key=day)
         # A binary pipeline's share of positive answers: a glance at what the champion decided.
         share = scored.select(pl.col(label).cast(pl.Float64).mean()).item() if spec.task == "binary" else None
         positive = {"positive_share": float(share or 0.0)} if spec.task == "binary" else {}
@@ -77,9 +82,8 @@ def batch_predictions_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinit
                 "partitions": day_range_label(days),
                 "champion_version": version,
                 "threshold": threshold,
-                "dagster/row_count": total,
+                "range_rows": scored.height,
                 **positive,
-                "rows_per_partition": markdown_table(rows, max_rows=31),
             }
         )
 

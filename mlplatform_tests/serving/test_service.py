@@ -437,6 +437,10 @@ def test_the_batch_asset_answers_every_row_as_the_service_does(
     events = result.get_asset_materialization_events()
     assert [e.materialization.partition for e in events] == days
     assert {e.materialization.metadata["champion_version"].value for e in events} == {"1"}
+    # Each day's materialization counts that day's rows (set per partition), not the range's.
+    counts = [e.materialization.metadata["dagster/row_count"].value for e in events]
+    assert counts == [harness.store.row_count("flight_delay", "batch_predictions", day) for day in days]
+    assert {e.materialization.metadata["range_rows"].value for e in events} == {sum(counts)}
 
     entity = harness.spec.entity
     batch = harness.store.read_days("flight_delay", "batch_predictions", days)
@@ -459,7 +463,7 @@ def test_the_batch_asset_answers_every_row_as_the_service_does(
     )
 
     joined = batch.join(online, on=entity, how="full", coalesce=True)
-    assert batch.height == raw.height == joined.height > 1000
+    assert batch.height == raw.height == joined.height == sum(counts) > 1000
     assert joined["delayed_probability"].to_list() == pytest.approx(
         joined["service_prediction"].to_list(), abs=1e-12
     )
