@@ -12,7 +12,7 @@ import json
 import dagster as dg
 
 from mlplatform.core.deployment.apply import apply_step, read_state
-from mlplatform.core.deployment.registry import CHALLENGER, version_tag
+from mlplatform.core.deployment.registry import CHALLENGER, set_version_tags, version_tag
 from mlplatform.core.deployment.rollout import RegistryState, Step, rollback, step
 from mlplatform.core.spec import PipelineSpec
 from mlplatform.orchestration.alerts import AlertNotifier
@@ -74,8 +74,8 @@ def deployment_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
             sample = store.read(spec.name, "raw", days[-1]).head(SAMPLES).select(spec.serving_columns)
             threshold = float(version_tag(client, spec.name, challenger, "threshold") or 0.5)
             problems = smoke_test(spec, challenger, threshold, store.uri, json.loads(sample.write_json()))
-            client.set_model_version_tag(
-                spec.name, challenger, "smoke_test", "failed" if problems else "passed"
+            set_version_tags(
+                client, spec.name, challenger, {"smoke_test": "failed" if problems else "passed"}
             )
             if problems:
                 after = apply_step(client, spec.name, rollback(before))

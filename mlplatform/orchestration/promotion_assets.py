@@ -14,7 +14,13 @@ import dagster as dg
 import polars as pl
 from mlflow.entities import Metric
 
-from mlplatform.core.deployment.registry import CHAMPION, alias_version, aliases, version_tag
+from mlplatform.core.deployment.registry import (
+    CHAMPION,
+    alias_version,
+    aliases,
+    set_version_tags,
+    version_tag,
+)
 from mlplatform.core.evaluation.gates import evaluate_all, rows_fingerprint
 from mlplatform.core.evaluation.promotion import decide, metric_reasons
 from mlplatform.core.evaluation.report import evaluation_plots
@@ -132,10 +138,9 @@ def evaluation_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) ->
         run_id = str(made["mlflow_run_id"])
         now = int(time.time() * 1000)
         client.log_batch(run_id, metrics=[Metric(f"test_{k}", v, now, 0) for k, v in metrics.items()])
-        for gate in gates:
-            client.set_model_version_tag(
-                name, version, f"gate.{gate.name}", "passed" if gate.passed else "failed"
-            )
+        set_version_tags(
+            client, name, version, {f"gate.{g.name}": "passed" if g.passed else "failed" for g in gates}
+        )
         failed = [g for g in gates if g.blocks]
         if failed:
             alerts.send(
@@ -215,9 +220,11 @@ def candidate_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> 
         before = aliases(client, spec.name)
         if decision.alias:
             client.set_registered_model_alias(spec.name, decision.alias, version)
-        client.set_model_version_tag(spec.name, version, "decision", decision.label)
-        client.set_model_version_tag(
-            spec.name, version, "decision_reasons", json.dumps(reasons, default=str)[:4900]
+        set_version_tags(
+            client,
+            spec.name,
+            version,
+            {"decision": decision.label, "decision_reasons": json.dumps(reasons, default=str)[:4900]},
         )
         context.log.info(
             f"{spec.name} v{version}: {decision.label}"
