@@ -123,15 +123,22 @@ class PolicyRun:
         for name in spec.static_references:
             link_partition(data / "warehouse" / spec.name / name, home / "warehouse" / spec.name / name)
         self.service = build_pipeline(spec, home / "warehouse", self.tracking.client, poll_seconds=3600)
-        # One schedule context for the whole run: a context builds its resources once, and with an
-        # in-memory instance (no instance ref) Dagster builds them on a new ephemeral instance,
-        # whose schema set-up cost 43 ms of CPU per evaluation, one a day for `daily`.
+        # One schedule context and one rollout controller context for the whole run: a context
+        # builds its resources once, and with an in-memory instance (no instance ref) Dagster
+        # builds a schedule's on a new ephemeral instance, whose schema set-up cost 43 ms of CPU
+        # per evaluation, one a day for `daily`.
         self._open = ExitStack()
         self.schedule_context = self._open.enter_context(
             dg.build_schedule_context(
                 instance=self.instance,
                 resources=self.resources,
                 repository_def=self.definitions.get_repository_def(),
+            )
+        )
+        self.controller = self.definitions.resolve_sensor_def(f"{spec.name}_rollout_controller")
+        self.controller_context = self._open.enter_context(
+            dg.build_sensor_context(
+                instance=self.instance, resources=self.resources, definitions=self.definitions
             )
         )
 
@@ -173,6 +180,7 @@ class PolicyRun:
         )
 
     def tick(self, name: str) -> list[dg.RunRequest]:
+        """One evaluation of the sensor ``name`` with its cursor from the previous one."""
         sensor = self.definitions.resolve_sensor_def(name)
         with dg.build_sensor_context(
             instance=self.instance,
@@ -182,6 +190,16 @@ class PolicyRun:
         ) as context:
             data = sensor.evaluate_tick(context)
         self.cursors[name] = data.cursor
+        return list(data.run_requests or [])
+
+    def control_tick(self) -> list[dg.RunRequest]:
+        """One evaluation of the rollout controller, on the context built for the run: four a day
+        for every policy, and a new context built the sensor's resources anew each time (20 ms of
+        CPU of the 36 a tick cost). The controller keeps no cursor; one it started to keep would
+        not reach its next tick here, so that fails loudly."""
+        data = self.controller.evaluate_tick(self.controller_context)
+        if data.cursor is not None:
+            raise RuntimeError(f"{self.controller.name} set a cursor: give it a context per tick (tick)")
         return list(data.run_requests or [])
 
     def retrain(self, request: dg.RunRequest, day: str) -> None:
@@ -196,7 +214,7 @@ class PolicyRun:
 
     def control(self, day: str) -> None:
         """One rollout-controller tick, its decision carried out."""
-        for request in self.tick(f"{self.spec.name}_rollout_controller"):
+        for request in self.control_tick():
             if request.job_name == f"{self.spec.name}_rollback":
                 job = self.definitions.resolve_job_def(request.job_name)
                 job.execute_in_process(instance=self.instance, tags=dict(request.tags), raise_on_error=False)
