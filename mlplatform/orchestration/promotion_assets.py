@@ -18,6 +18,7 @@ from mlplatform.core.deployment.registry import (
     CHAMPION,
     alias_version,
     aliases,
+    set_alias,
     set_version_tags,
     version_tag,
 )
@@ -219,7 +220,7 @@ def candidate_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) -> 
         decision = decide(evaluation["gates"], reasons, champion_version)
         before = aliases(client, spec.name)
         if decision.alias:
-            client.set_registered_model_alias(spec.name, decision.alias, version)
+            set_alias(client, spec.name, decision.alias, version)
         set_version_tags(
             client,
             spec.name,

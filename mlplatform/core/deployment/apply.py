@@ -9,6 +9,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
+from mlplatform.core.deployment.registry import delete_alias, set_alias, set_model_tags
 from mlplatform.core.deployment.rollout import RegistryState, Step
 
 STAGE_STARTED_AT = "rollout.stage_started_at"
@@ -41,12 +42,11 @@ def apply_step(client: MlflowClient, model_name: str, change: Step) -> RegistryS
     ``read_state`` prefers: a reader between two tag writes sees the previous step whole.
     """
     for alias, version in change.set_aliases.items():
-        client.set_registered_model_alias(model_name, alias, version)
+        set_alias(client, model_name, alias, version)
     for alias in change.delete_aliases:
-        client.delete_registered_model_alias(model_name, alias)
+        delete_alias(client, model_name, alias)
     tags = {**change.tags, STAGE_STARTED_AT: dt.datetime.now(dt.UTC).isoformat()} if change.tags else {}
-    for key, value in tags.items():
-        client.set_registered_model_tag(model_name, key, value)
     if tags:
-        client.set_registered_model_tag(model_name, ROLLOUT_TAG, json.dumps(tags))
+        set_model_tags(client, model_name, tags)
+        set_model_tags(client, model_name, {ROLLOUT_TAG: json.dumps(tags)})
     return read_state(client, model_name)

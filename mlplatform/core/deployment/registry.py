@@ -32,17 +32,33 @@ def version_tag(client: MlflowClient, model_name: str, version: str, key: str) -
     return client.get_model_version(model_name, version).tags.get(key)
 
 
-def set_version_tags(client: MlflowClient, model_name: str, version: str, tags: Mapping[str, str]) -> None:
-    """Set ``tags`` on a version of a pipeline's model, one registry write each.
+def _registry(client: MlflowClient):
+    """The registry client ``MlflowClient``'s writes call after their check that the name is not a
+    prompt. That check reads the whole registered model, and the read grows with its versions
+    (measured on SQLite: 3 ms of CPU at 50 versions, 8 ms at 400, against 1 ms for a tag write);
+    the names written here are models the platform registered, never prompts, and a gated
+    retraining and its rollout write a dozen tags and aliases."""
+    return client._get_registry_client()
 
-    ``MlflowClient.set_model_version_tag`` first reads the whole registered model to refuse a
-    prompt of that name; that read loads the model's versions, so it grows with them (3 ms of CPU
-    at 50 versions, 8 ms at 400, against 1 ms for the write), and the gated path sets nine tags per
-    retraining. The names here are models the platform registered, never prompts, so the tags go
-    to the registry client that the public method calls after its check."""
-    registry = client._get_registry_client()
+
+def set_version_tags(client: MlflowClient, model_name: str, version: str, tags: Mapping[str, str]) -> None:
+    """Set ``tags`` on a version of a pipeline's model, one registry write each, in order."""
     for key, value in tags.items():
-        registry.set_model_version_tag(model_name, version, key, value)
+        _registry(client).set_model_version_tag(model_name, version, key, value)
+
+
+def set_model_tags(client: MlflowClient, model_name: str, tags: Mapping[str, str]) -> None:
+    """Set ``tags`` on a pipeline's registered model, one registry write each, in order."""
+    for key, value in tags.items():
+        _registry(client).set_registered_model_tag(model_name, key, value)
+
+
+def set_alias(client: MlflowClient, model_name: str, alias: str, version: str) -> None:
+    _registry(client).set_registered_model_alias(model_name, alias, version)
+
+
+def delete_alias(client: MlflowClient, model_name: str, alias: str) -> None:
+    _registry(client).delete_registered_model_alias(model_name, alias)
 
 
 def newest_as_of(client: MlflowClient, model_name: str) -> str | None:
