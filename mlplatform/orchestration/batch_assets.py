@@ -9,8 +9,9 @@ run overhead once. The asset is
 materialized on demand or by backfill: a day scored again after a promotion is scored by the new
 champion, and its rows say so.
 
-Each day's materialization carries that day's rows (``dagster/row_count``, set per partition) and
-the run's champion, threshold, range and total rows. It once carried a table of every day's rows
+Each day's materialization carries that day's rows (``dagster/row_count``, set per partition, for
+ranges of up to a year: ``metadata.add_day_row_counts``) and the run's champion, threshold, range
+and total rows. It once carried a table of every day's rows
 instead, the same for each day of the range: serialized and stored once per day, and the row count
 it showed on each day was the range's.
 """
@@ -25,7 +26,7 @@ from mlplatform.core.deployment.registry import CHAMPION, alias_version, version
 from mlplatform.core.spec import PipelineSpec
 from mlplatform.core.table_spec import POLARS_TYPES
 from mlplatform.core.training.tracking import load_version
-from mlplatform.orchestration.metadata import day_range_label
+from mlplatform.orchestration.metadata import add_day_row_counts, day_range_label
 from mlplatform.orchestration.resources import MlflowTracking, Warehouse
 
 DEFAULT_THRESHOLD = 0.5  # what the service uses for a version registered without a threshold tag
@@ -74,8 +75,9 @@ def batch_predictions_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinit
             offset += frame.height
         with ThreadPoolExecutor(IO_THREADS) as pool:
             list(pool.map(lambda day, part: store.write(spec.name, table, part, day), days, parts))
-        for day, part in zip(days, parts, strict=True):
-            context.add_asset_metadata({"dagster/row_count": part.height}, partition_key=day)
+        add_day_row_counts(
+            context, context.assets_def.key, {d: p.height for d, p in zip(days, parts, strict=True)}
+        )
         # A binary pipeline's share of positive answers: a glance at what the champion decided.
         share = scored.select(pl.col(label).cast(pl.Float64).mean()).item() if spec.task == "binary" else None
         positive = {"positive_share": float(share or 0.0)} if spec.task == "binary" else {}

@@ -32,7 +32,7 @@ from mlplatform.orchestration.feature_assets import CHECKS as FEATURE_CHECKS
 from mlplatform.orchestration.feature_assets import build_day, features_metadata
 from mlplatform.orchestration.ingest_assets import CHECKS as INGEST_CHECKS
 from mlplatform.orchestration.ingest_assets import freshness_policy
-from mlplatform.orchestration.metadata import day_range_label, markdown_table
+from mlplatform.orchestration.metadata import add_day_row_counts, day_range_label, markdown_table
 from mlplatform.orchestration.resources import LandingZone, Warehouse
 
 Gates = dict[str, dict[str, list[GateResult]]]  # table -> day -> gates
@@ -128,6 +128,7 @@ def daily_data_asset(spec: PipelineSpec, partitions: dg.PartitionsDefinition) ->
                 {"day": d, "rows": s.rows, "data_version": s.data_version}
                 for d, s in zip(days, table, strict=True)
             ]
+            add_day_row_counts(context, key[name], {d: s.rows for d, s in zip(days, table, strict=True)})
             yield _materialized(spec, key[name], name, days, written, frames[name])
         # After the materializations, so each evaluation targets the one its partition just got
         # (the UI shows a partition's check result only against its latest materialization).
@@ -255,7 +256,7 @@ def _materialized(
     last = frames[days[-1]]
     metadata: dict = {
         "partitions": day_range_label(days),
-        "dagster/row_count": int(summary["rows"].sum()),
+        "range_rows": int(summary["rows"].sum()),
         "rows_per_partition": markdown_table(summary, max_rows=31),
         "preview": markdown_table(last, max_rows=10),
     }

@@ -29,6 +29,22 @@ def markdown_table(frame: pl.DataFrame, max_rows: int = 20) -> dg.MetadataValue:
     return dg.MetadataValue.md("\n".join(lines))
 
 
+# Dagster checks each per-partition call against the run's whole range and copies the metadata
+# gathered so far, so a run's per-day metadata costs days squared: measured 11 ms for 180 days,
+# 0.36 s for 1,095, 3.5 s for 3,652. Longer ranges than a year leave the days' counts out.
+DAY_ROW_COUNTS_UP_TO = 366
+
+
+def add_day_row_counts(context: dg.AssetExecutionContext, key: dg.AssetKey, rows: dict[str, int]) -> None:
+    """Each day's materialization in a single-run range gets that day's rows as its
+    ``dagster/row_count`` (what the UI shows per partition), for a range of up to a year; a
+    longer one gets none (its total is in the run's metadata) rather than a cost that grows with
+    the square of its days."""
+    if len(rows) <= DAY_ROW_COUNTS_UP_TO:
+        for day, count in rows.items():
+            context.add_asset_metadata({"dagster/row_count": count}, key, day)
+
+
 def day_range_label(days: list[str]) -> str:
     return days[0] if len(days) == 1 else f"{days[0]}..{days[-1]} ({len(days)} days)"
 

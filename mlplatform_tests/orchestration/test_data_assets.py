@@ -34,6 +34,12 @@ def test_one_run_backfill_stores_every_day_with_passing_checks(flights: Harness)
         assert ("features", "feature_schema", day) in by_check
     assert not [e for e in evaluations if not e.passed]
     assert len({r.run_id for r in [result]}) == 1
+    # Each day's materialization counts that day's stored rows (set per partition), not the range's.
+    for event in result.get_asset_materialization_events():
+        table, day = event.asset_key.path[-1], event.partition
+        assert event.materialization.metadata["dagster/row_count"].value == flights.store.row_count(
+            "flight_delay", table, day
+        ), (table, day)
 
 
 def test_rematerializing_a_partition_replaces_it_exactly(flights: Harness) -> None:
