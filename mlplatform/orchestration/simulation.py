@@ -53,6 +53,7 @@ from mlplatform.core.spec import PipelineSpec
 from mlplatform.orchestration.component import pipeline_definitions
 from mlplatform.orchestration.console import run_log_config
 from mlplatform.orchestration.jobs import GATED_PATH
+from mlplatform.orchestration.memory_instance import in_memory_instance
 from mlplatform.orchestration.resources import MlflowTracking
 from mlplatform.orchestration.simulation_data import (
     days_between,
@@ -113,7 +114,7 @@ class PolicyRun:
         self.spec, self.policy, self.data, self.home = spec, policy, data, home
         self.result = PolicyResult(policy, metric=spec.task_def.live_metric)
         self.triggers: Counter[str] = Counter()
-        self.instance = dg.DagsterInstance.ephemeral()
+        self.instance = in_memory_instance()
         self.resources = policy_resources(home, data / "landing")
         self.tracking: MlflowTracking = self.resources["mlflow_tracking"]
         pipeline = pipeline_definitions(spec)

@@ -14,6 +14,7 @@ from mlplatform.core.spec import PipelineSpec, RolloutStage
 from mlplatform.orchestration.alerts import AlertNotifier
 from mlplatform.orchestration.component import pipeline_definitions
 from mlplatform.orchestration.console import run_log_config
+from mlplatform.orchestration.memory_instance import in_memory_instance
 from mlplatform.orchestration.resources import (
     LandingZone,
     LocalWarehouse,
@@ -75,7 +76,7 @@ def prepare_data(spec: PipelineSpec, root: Path, first: dt.date, count: int) -> 
     """Replay and ingest ``count`` days from ``first`` into the shared warehouse; returns the days
     the gates blocked (they stay missing, as in production)."""
     replay(spec, root / "landing" / spec.name, first, count)
-    with dg.DagsterInstance.ephemeral() as instance:
+    with in_memory_instance() as instance:
         return ingest_days(spec, root, days_between(first, count), instance)
 
 
