@@ -23,7 +23,12 @@ from typing import Literal
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, r2_score, roc_auc_score
 
-from mlplatform.core.evaluation.metrics import classification_metrics, multiclass_metrics, regression_metrics
+from mlplatform.core.evaluation.metrics import (
+    classification_metrics,
+    multiclass_metrics,
+    rank_auc,
+    regression_metrics,
+)
 
 TaskKind = Literal["binary", "multiclass", "regression"]
 TASKS: tuple[TaskKind, ...] = ("binary", "multiclass", "regression")
@@ -182,7 +187,7 @@ class Task:
             both = len(np.unique(y)) == 2
             positives = y == 1
             return {
-                "auc": float(roc_auc_score(y, scores)) if both else math.nan,
+                "auc": rank_auc(y, scores) if both else math.nan,
                 "tpr": float((scores[positives] >= threshold).mean()) if positives.any() else math.nan,
             }
         if self.kind == "multiclass":

@@ -41,6 +41,24 @@ def classification_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: f
     }
 
 
+def rank_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
+    """The area under the ROC curve of 0/1 labels (1 positive) by the rank-sum formula, tied scores
+    at their average rank: the value ``roc_auc_score`` gives (to rounding, ~1e-16). Why: the slice
+    gate computes an AUC per slice, a few dozen per evaluation, and scikit-learn's input validation
+    made each call cost ~2-4 ms where the arithmetic takes a few microseconds. NaN without both
+    classes."""
+    positive = np.asarray(y_true) == 1
+    scores = np.asarray(y_score, dtype=float)
+    n_positive = int(positive.sum())
+    n_negative = len(positive) - n_positive
+    if n_positive == 0 or n_negative == 0:
+        return math.nan
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    average_rank = np.cumsum(counts) - (counts - 1) / 2  # 1-based, ties share their mean rank
+    rank_sum = float(average_rank[inverse][positive].sum())
+    return (rank_sum - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative)
+
+
 def best_f1_threshold(y_true: np.ndarray, y_score: np.ndarray) -> float:
     """The score threshold with the highest F1 on (validation) data, from a grid of quantiles."""
     candidates = np.unique(np.quantile(y_score, np.linspace(0.05, 0.95, 91)))

@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
-from mlplatform.core.evaluation.metrics import best_f1_threshold, classification_metrics
+from mlplatform.core.evaluation.metrics import best_f1_threshold, classification_metrics, rank_auc
 
 
 def test_metrics_match_hand_computed_values() -> None:
@@ -84,3 +85,21 @@ def test_best_f1_threshold_beats_the_default_on_a_shifted_score() -> None:
 
     assert classification_metrics(y_true, y_score, 0.5)["f1"] == 0.0
     assert classification_metrics(y_true, y_score, threshold)["f1"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("rows", "distinct_scores", "positive_share"),
+    [(2, 2, 0.5), (7, 3, 0.3), (50, 5, 0.5), (400, 400, 0.1), (1000, 20, 0.9)],
+)
+def test_rank_auc_is_scikit_learns_auc_with_and_without_ties(rows, distinct_scores, positive_share) -> None:
+    rng = np.random.default_rng(rows)
+    y = (rng.random(rows) < positive_share).astype(int)
+    y[0], y[1] = 0, 1  # both classes
+    scores = rng.integers(0, distinct_scores, rows) / distinct_scores  # ties when distinct < rows
+    assert rank_auc(y, scores) == pytest.approx(roc_auc_score(y, scores), abs=1e-12)
+
+
+def test_rank_auc_of_one_class_is_nan_and_of_a_perfect_ranking_is_one() -> None:
+    assert math.isnan(rank_auc(np.array([1, 1]), np.array([0.2, 0.9])))
+    assert rank_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.3, 0.4])) == 1.0
+    assert rank_auc(np.array([0, 1]), np.array([0.5, 0.5])) == 0.5
