@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -15,7 +17,13 @@ from mlplatform.core.data.replay import replay
 from mlplatform.core.data.warehouse import ParquetWarehouse
 from mlplatform.core.pipelines import load_spec
 from mlplatform.core.spec import PipelineSpec
-from mlplatform.orchestration.simulation import PolicyRun, simulate
+from mlplatform.orchestration.simulation import (
+    BACKGROUND_NICENESS,
+    PolicyRun,
+    _raise_niceness,
+    niceness,
+    simulate,
+)
 from mlplatform.orchestration.simulation_data import RANGE_START, days_between, ingest_days, simulation_spec
 
 START, DAYS = dt.date(2013, 1, 21), 4
@@ -107,3 +115,29 @@ def test_blocked_days_are_named_by_the_failed_run_and_the_rest_ingested_around_t
     store = ParquetWarehouse(str(tmp_path / "warehouse"))
     for table in spec.daily_tables:
         assert store.days(spec.name, table) == [d for d in days if d not in refused], table
+
+
+@pytest.mark.parametrize(
+    ("policies", "foreground"),
+    [
+        (["static", "weekly", "daily", "triggered"], "daily"),
+        (["weekly", "triggered"], "triggered"),
+        (["static", "weekly"], "weekly"),
+        (["static"], "static"),
+    ],
+)
+def test_in_parallel_only_the_policy_with_the_most_work_keeps_its_priority(policies, foreground) -> None:
+    assert niceness(policies) == {p: 0 if p == foreground else BACKGROUND_NICENESS for p in policies}
+
+
+def _niceness_after(values: list[int]) -> int:
+    for value in values:
+        _raise_niceness(value)
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def test_a_worker_s_niceness_is_raised_and_never_lowered() -> None:
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        assert pool.apply(_niceness_after, ([base + 3],)) == base + 3
+        assert pool.apply(_niceness_after, ([base + 3, base + 1, base],)) == base + 3
