@@ -4,6 +4,9 @@ upstream replay and ingestion that every policy shares (``simulation.py`` runs t
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -25,6 +28,8 @@ from mlplatform.orchestration.resources import (
 SHADOW_REQUESTS = 200
 NO_LATENCY_LIMIT_MS = 1e9
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+# Written into the shared data folder when the days after the first ones are ingested (or failed).
+INGESTED = "ingested.json"
 
 
 def days_between(first: dt.date, count: int) -> list[str]:
@@ -72,15 +77,40 @@ def pipeline_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     return [a for a in pipeline_definitions(spec).assets or [] if isinstance(a, dg.AssetsDefinition)]
 
 
-def prepare_data(spec: PipelineSpec, root: Path, first: dt.date, count: int) -> list[str]:
+def prepare_data(
+    spec: PipelineSpec, root: Path, first: dt.date, count: int, static: bool = True
+) -> list[str]:
     """Replay and ingest ``count`` days from ``first`` into the shared warehouse; returns the days
-    the gates blocked (they stay missing, as in production)."""
+    the gates blocked (they stay missing, as in production). ``static``: the static reference tables
+    too (once: policies link their files)."""
     replay(spec, root / "landing" / spec.name, first, count)
     with in_memory_instance() as instance:
-        return ingest_days(spec, root, days_between(first, count), instance)
+        return ingest_days(spec, root, days_between(first, count), instance, static)
 
 
-def ingest_days(spec: PipelineSpec, root: Path, days: list[str], instance: dg.DagsterInstance) -> list[str]:
+def mark_ingested(root: Path, blocked: list[str], error: str | None = None) -> None:
+    """Tell the policies' processes that the rest of the days are in ``root`` (or why not)."""
+    temporary = root / f".{INGESTED}"
+    temporary.write_text(json.dumps({"blocked": blocked, "error": error}))
+    os.replace(temporary, root / INGESTED)
+
+
+def wait_for_ingestion(root: Path, parent: int, poll_seconds: float = 0.1) -> None:
+    """Until ``mark_ingested`` has been called on ``root``; raises when it failed or when the
+    process ``parent`` (the simulating one) is gone, so a policy never waits for nothing."""
+    marker = root / INGESTED
+    while not marker.exists():
+        if os.getppid() != parent:
+            raise RuntimeError(f"the simulating process {parent} ended before the data was ingested")
+        time.sleep(poll_seconds)
+    error = json.loads(marker.read_text())["error"]
+    if error:
+        raise RuntimeError(f"ingesting the simulated days failed: {error}")
+
+
+def ingest_days(
+    spec: PipelineSpec, root: Path, days: list[str], instance: dg.DagsterInstance, static: bool = True
+) -> list[str]:
     """Ingest the replayed ``days`` (consecutive) from ``root``'s landing zone; returns the blocked days.
 
     One single-run backfill for every day. When gates block it, nothing is written, and the run's
@@ -103,7 +133,7 @@ def ingest_days(spec: PipelineSpec, root: Path, days: list[str], instance: dg.Da
             **kwargs,
         )
 
-    if spec.static_references and not run(spec.static_references).success:
+    if static and spec.static_references and not run(spec.static_references).success:
         raise RuntimeError(f"the static reference tables {spec.static_references} failed their gates")
     blocked: list[str] = []
     pending = [days]

@@ -24,15 +24,25 @@ from mlplatform.orchestration.simulation import (
     niceness,
     simulate,
 )
-from mlplatform.orchestration.simulation_data import RANGE_START, days_between, ingest_days, simulation_spec
+from mlplatform.orchestration.simulation_data import (
+    INGESTED,
+    RANGE_START,
+    days_between,
+    ingest_days,
+    mark_ingested,
+    simulation_spec,
+    wait_for_ingestion,
+)
 
 START, DAYS = dt.date(2013, 1, 21), 4
 
 
 @pytest.mark.integration
 def test_simulation_runs_each_policy_through_the_loop_and_reports(tmp_path: Path) -> None:
+    """Two policies in parallel, with one day ingested before they start and the other three beside
+    them: every policy still serves and measures every day."""
     out = tmp_path / "simulation"
-    report = simulate("flight_delay", START, DAYS, ["static", "daily"], out, parallel=1)
+    report = simulate("flight_delay", START, DAYS, ["static", "daily"], out, parallel=2, head_days=1)
 
     results = json.loads((out / "results.json").read_text())
     static, daily = results["static"], results["daily"]
@@ -56,6 +66,8 @@ def test_simulation_runs_each_policy_through_the_loop_and_reports(tmp_path: Path
 
     text = report.read_text()
     assert "| static | 4 |" in text and "| daily | 4 |" in text
+    assert f"through {START.isoformat()}; the rest beside them" in text
+    assert json.loads((out / "data" / INGESTED).read_text()) == {"blocked": [], "error": None}
     assert (out / "live_metric.png").read_bytes().startswith(b"\x89PNG")
 
 
@@ -141,3 +153,19 @@ def test_a_worker_s_niceness_is_raised_and_never_lowered() -> None:
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         assert pool.apply(_niceness_after, ([base + 3],)) == base + 3
         assert pool.apply(_niceness_after, ([base + 3, base + 1, base],)) == base + 3
+
+
+def test_a_policy_waits_for_the_rest_of_the_data_and_learns_why_it_failed(tmp_path: Path) -> None:
+    mark_ingested(tmp_path, ["2013-12-31"])
+    wait_for_ingestion(tmp_path, os.getppid())  # returns at once: marked
+
+    mark_ingested(tmp_path, [], "RuntimeError: the static reference tables failed their gates")
+    with pytest.raises(RuntimeError, match="ingesting the simulated days failed: RuntimeError: the static"):
+        wait_for_ingestion(tmp_path, os.getppid())
+
+
+def test_a_policy_stops_waiting_when_the_simulating_process_is_gone(tmp_path: Path) -> None:
+    """No marker, and the parent it was started by is not its parent any more (it died: the
+    worker was re-parented), so it raises instead of waiting for ever."""
+    with pytest.raises(RuntimeError, match="ended before the data was ingested"):
+        wait_for_ingestion(tmp_path, parent=os.getppid() + 1)
